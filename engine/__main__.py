@@ -1,0 +1,3 @@
+from engine.cli.main import entry_point
+
+entry_point()

@@ -1,0 +1,1 @@
+"""Storage adapters: the schema (SQLAlchemy Core tables), migrations (Alembic), engine creation."""

@@ -1,0 +1,56 @@
+"""Creating the SQLAlchemy engine for SQLite (embedded default) or PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+
+def database_url(url: str, password: str | None = None) -> URL:
+    """The configured URL with the psycopg 3 driver for PostgreSQL and the secret password added."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "", None):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if password and not parsed.password:
+        parsed = parsed.set(password=password)
+    return parsed
+
+
+def make_engine(url: str | URL, password: str | None = None, busy_timeout_ms: int = 10_000) -> Engine:
+    parsed = database_url(str(url) if isinstance(url, str) else url.render_as_string(hide_password=False), password)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, busy_timeout_ms)
+    return create_engine(parsed, pool_pre_ping=True, future=True)
+
+
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy
+        # emits BEGIN itself (see "Serializable isolation / Savepoints" in its SQLite docs).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
+        # one failing with "database is locked" when it upgrades a read lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def redacted(url: str | URL) -> str:
+    """The URL as it may appear in logs and output: the password replaced by ***."""
+    return make_url(str(url) if isinstance(url, str) else url).render_as_string(hide_password=True)

@@ -1,0 +1,101 @@
+"""The foundation's commands driven through the real `tpo` executable."""
+
+import json
+
+import pytest
+
+from engine.cli.main import build_parser
+from tests.support.cli import run_tpo
+from tests.support.configs import copy_project_config, replace_in
+
+
+def test_help_lists_every_command_with_a_description(tmp_path):
+    result = run_tpo("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("config", "db", "demo"):
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(command + " "))
+        assert len(line.split()) > 2, f"{command} has no description"
+
+
+def _all_command_paths(parser, prefix=()):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _all_command_paths(sub, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", list(_all_command_paths(build_parser())), ids=" ".join)
+def test_every_subcommand_has_help_and_takes_config(path, tmp_path):
+    result = run_tpo(*path, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "--config DIR" in result.stdout
+
+
+def test_config_check_reports_three_mistakes_and_exits_2(tmp_path):
+    directory = copy_project_config(tmp_path)
+    engine_toml = directory / "engine.toml"
+    replace_in(engine_toml, 'currency = "GBP"', 'currency = "pounds"')
+    replace_in(engine_toml, "window = 64", "window = 0")
+    replace_in(engine_toml, 'short_code = "767"', 'short_code = "7x7"')
+
+    result = run_tpo("config", "check", "--config", "config", cwd=tmp_path)
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("config/engine.toml: operator.currency: 'pounds' is not valid") for line in lines)
+    assert any(line.startswith("config/engine.toml: operator.short_code: '7x7' is not valid") for line in lines)
+    assert any(line.startswith("config/engine.toml: smpp.binds[0].window: 0 is not valid (expected") for line in lines)
+    assert lines[-1] == "3 problem(s) found; nothing was started."
+    assert result.stdout == ""
+
+
+def test_config_check_uses_tpo_config_variable(tmp_path):
+    copy_project_config(tmp_path)
+    (tmp_path / "config").rename(tmp_path / "ops-config")
+    result = run_tpo("config", "check", cwd=tmp_path, env={"TPO_CONFIG": "ops-config"})
+    assert result.returncode == 0, result.stderr
+    assert "configuration is valid" in result.stdout
+
+
+def test_config_show_masks_every_secret(tmp_path):
+    directory = copy_project_config(tmp_path)
+    replace_in(directory / "engine.toml", 'password = "secret"', 'password_env = "SMPP_PW"')
+    env = {"SMPP_PW": "pw4smpp", "TPO_DATABASE_URL": "postgresql://tpo:dbpassword9@db.example/tpo"}
+    result = run_tpo("config", "show", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "pw4smpp" not in result.stdout + result.stderr
+    assert "dbpassword9" not in result.stdout + result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["engine.toml"]["database"]["url"] == "postgresql://tpo:***@db.example/tpo"
+    assert shown["engine.toml"]["smpp"]["binds"][0]["password"] == "**********"
+
+
+def test_db_upgrade_creates_the_schema_then_changes_nothing(tmp_path, empty_database_url):
+    copy_project_config(tmp_path)
+    env = {"TPO_DATABASE_URL": empty_database_url}
+    first = run_tpo("db", "upgrade", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded schema from empty to" in first.stdout
+    second = run_tpo("db", "upgrade", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "nothing changed" in second.stdout
+    current = run_tpo("db", "current", cwd=tmp_path, env=env)
+    assert current.returncode == 0 and "up to date" in current.stdout
+
+
+def test_db_upgrade_with_json_logs_keeps_stdout_for_the_result(tmp_path):
+    copy_project_config(tmp_path)
+    result = run_tpo("db", "upgrade", "--log-format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert any(entry["logger"] == "engine.store.migrate" and "upgraded" in entry["message"] for entry in entries)
+    assert "upgraded schema from empty" in result.stdout
+
+
+def test_demo_runs_on_the_default_sqlite_database(tmp_path):
+    copy_project_config(tmp_path)
+    result = run_tpo("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "tpo.db").exists()
+    assert "Demo finished." in result.stdout
