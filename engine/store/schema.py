@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    JSON,
     Integer,
     LargeBinary,
     MetaData,
@@ -128,4 +129,18 @@ mt_messages = Table(
     _one_of("state", MT_STATES),
     Index(None, "state", "not_before", "id"),
     Index(None, "smsc_message_id"),
+)
+
+# Every file taken in from the host network, by content digest: the memory that refuses duplicates
+# and lets a crash between commit and move be finished instead of repeated.
+inbound_files = Table(
+    "inbound_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("taken_in_at", UtcDateTime, nullable=False),
 )
