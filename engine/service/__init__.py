@@ -1,0 +1,1 @@
+"""The engine as one running service: wiring (`tpo run`), metrics, health, scheduling."""
