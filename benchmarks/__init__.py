@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure; never timed tests. Figures go to benchmarks/RESULTS.md."""

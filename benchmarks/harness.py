@@ -1,0 +1,38 @@
+"""Shared by every benchmark: repeat a measurement, report the median and the machine's noise."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Figures:
+    name: str
+    unit: str
+    runs: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def spread_percent(self) -> float:
+        """(max - min) / median: how much the machine's noise moved the figure across runs."""
+        return 100.0 * (max(self.runs) - min(self.runs)) / self.median if self.median else 0.0
+
+    def line(self) -> str:
+        shown = ", ".join(f"{run:,.0f}" if run >= 100 else f"{run:.2f}" for run in self.runs)
+        median = f"{self.median:,.0f}" if self.median >= 100 else f"{self.median:.2f}"
+        return f"{self.name}: median {median} {self.unit} (runs: {shown}; spread {self.spread_percent:.0f}%)"
+
+
+def repeat(name: str, unit: str, measure_once: Callable[[], float], runs: int = 5) -> Figures:
+    return Figures(name, unit, tuple(measure_once() for _ in range(runs)))
+
+
+def machine() -> str:
+    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
