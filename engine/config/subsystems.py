@@ -2,3 +2,4 @@
 
 A subsystem that adds a config file adds one import line here.
 """
+import engine.social_sms.config_files  # noqa: F401  (messages.toml, social.toml, causes.toml)

@@ -60,6 +60,7 @@ __all__ = [
     "UnencodableText",
     "UnsupportedDataCoding",
     "is_gsm_text",
+    "first_non_gsm_character",
     "encode_text",
     "encode_characters",
     "decode_short_message",
@@ -134,6 +135,11 @@ GSM_EXTENSION_CHARACTERS: frozenset[str] = frozenset(_GSM_EXTENSION.values())
 def is_gsm_text(text: str) -> bool:
     """True when every character is in the GSM 03.38 default alphabet or its extension table."""
     return all(char in _GSM_ENCODER for char in text)
+
+
+def first_non_gsm_character(text: str) -> str | None:
+    """The first character that forces UCS-2, for messages that explain why a text got costlier."""
+    return next((char for char in text if char not in _GSM_ENCODER), None)
 
 
 def text_alphabet(text: str, prefer: EncodingPreference = "gsm") -> int:

@@ -142,6 +142,20 @@ def split_encoded(chunks: list[bytes], data_coding: int, reference_bits: int = 8
     return bodies
 
 
+def single_sms_room(text: str, prefer: EncodingPreference = "gsm") -> tuple[int, int]:
+    """(units `text` takes, units one unsegmented SMS holds) in the alphabet it would go out in."""
+    data_coding = text_alphabet(text, prefer)
+    used = sum(len(chunk) for chunk in encode_characters(text, data_coding))
+    if data_coding != DATA_CODING_SMSC_DEFAULT:
+        return used // 2, single_part_limit(data_coding) // 2
+    return used, single_part_limit(data_coding)
+
+
+def fits_one_sms(text: str, prefer: EncodingPreference = "gsm") -> bool:
+    used, room = single_sms_room(text, prefer)
+    return used <= room
+
+
 def count_sms_parts(text: str, prefer: EncodingPreference = "gsm", reference_bits: int = 8) -> int:
     """How many SMS `text` costs when segmented with UDH or SAR (1 if it fits a single SMS)."""
     data_coding = text_alphabet(text, prefer)
