@@ -1,0 +1,53 @@
+"""Micro-benchmark, not a test: parse + rate generated usage rows, report records per second.
+
+    .venv/bin/python tests/unit/rating/bench_rating.py [rows] [repeats]
+
+The rows are generated in memory first (not timed); the timed part is the importer's pure work:
+splitting lines, parsing fields and times, and rating retail and wholesale with bundles.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from engine.rating.generator import generate_subscribers, generate_usage  # noqa: E402
+from engine.rating.rater import Rater, RatingError  # noqa: E402
+from engine.rating.records import FIELDS, UsageParser  # noqa: E402
+from engine.rating.tariffs import load_tariff_file  # noqa: E402
+
+
+def main(rows: int = 1_000_000, repeats: int = 3) -> None:
+    root = Path(__file__).resolve().parents[3]
+    tariff = load_tariff_file(root / "config" / "tariffs.toml", "Europe/London", "GB")
+    subscribers = generate_subscribers(10_000, seed=7)
+    started = time.perf_counter()
+    lines = [",".join(FIELDS) + "\n"] + [",".join(row) + "\n" for row in generate_usage(list(subscribers), "2026-03", rows, seed=7)]
+    print(f"generated {rows:,} rows in {time.perf_counter() - started:.2f}s")
+    for attempt in range(repeats):
+        rejects: list = []
+        parser = UsageParser(tariff.usage_format, tariff.default_region)
+        rater = Rater(tariff, subscribers)
+        rate = rater.rate
+        failed = retail = wholesale = 0
+        started = time.perf_counter()
+        for record in parser.parse(lines, rejects.append):
+            try:
+                result = rate(record)
+            except RatingError:
+                failed += 1
+                continue
+            retail += result[7]
+            wholesale += result[8]
+        elapsed = time.perf_counter() - started
+        print(
+            f"run {attempt + 1}: {rows / elapsed:,.0f} records/s parse+rate ({elapsed:.2f}s; "
+            f"{len(rejects)} rejects, {failed} unrated; retail {retail / 1e6:,.2f}, wholesale {wholesale / 1e6:,.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main(*(int(arg) for arg in sys.argv[1:]))
