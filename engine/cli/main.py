@@ -1,4 +1,5 @@
-"""`tpo`: the engine's command line. Each command group lives in its own module under engine/cli/.
+"""`tpo`: the engine's command line. Each command group lives in its own module under engine/cli/,
+named `*_command.py` or `*_commands.py`, with a `register(commands, common)` function.
 
 Every command takes `--config DIR` (default `config/`, or $TPO_CONFIG) and the logging options;
 TPO_DATABASE_URL overrides the configured database for a run.
@@ -9,10 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import config_commands, db_commands, demo_command
+import importlib
+import pkgutil
+
+import engine.cli
 from engine.config.problems import ConfigError
 
-COMMAND_MODULES = [config_commands, db_commands, demo_command]
+
+def command_modules() -> list:
+    """Every `engine/cli/*_command(s).py` module: a new command group is a new file, nothing else."""
+    names = sorted(
+        info.name for info in pkgutil.iter_modules(engine.cli.__path__)
+        if info.name.endswith(("_command", "_commands"))
+    )
+    return [importlib.import_module(f"engine.cli.{name}") for name in names]
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -38,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands.required = True
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(commands, common)
     return parser
 

@@ -98,7 +98,9 @@ _BOUND = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
 # Bound states in which the ESME may submit (sends submit_sm) and receive (gets deliver_sm).
 _ESME_SENDS = frozenset({State.BOUND_TX, State.BOUND_TRX})
 _ESME_RECEIVES = frozenset({State.BOUND_RX, State.BOUND_TRX})
-_TRANSIENT_STATUSES = frozenset({_S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL, _S.ESME_RSYSERR})
+# The issue-defined retry set: throttling and a full queue clear by themselves; any other error
+# status means this message will not go through by trying again.
+_TRANSIENT_STATUSES = frozenset({_S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,7 @@ class SubmitRejected(Event):
 
     @property
     def is_transient(self) -> bool:
-        """Throttling, queue full or SMSC system error: worth retrying later."""
+        """Throttling or a full queue: worth retrying later."""
         return self.status in _TRANSIENT_STATUSES
 
 

@@ -79,3 +79,29 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path):
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 2500
+
+
+def test_outbox_states_are_enforced_after_the_upgrades(database):
+    from engine.store.schema import mt_messages
+
+    now = datetime.now(timezone.utc)
+    row = dict(destination_addr="+447400123456", source_addr="767", text="hi", message_class="reply",
+               short_message=b"hi", data_coding=0, not_before=now, created_at=now)
+    with database.begin() as connection:
+        connection.execute(mt_messages.insert().values(**row, state="sending"))
+    with pytest.raises(IntegrityError):
+        with database.begin() as connection:
+            connection.execute(mt_messages.insert().values(**row, state="lost"))
+
+
+def test_downgrade_to_the_beginning_and_back(empty_database_url):
+    from alembic import command
+
+    from engine.store.migrate import _alembic_config
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "base")
+    assert current_revision(engine) is None
+    assert upgrade(engine) == (None, head_revision())

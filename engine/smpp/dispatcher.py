@@ -1,0 +1,234 @@
+"""Sending the outbox: claim due parts, spread them over the bound links, record what happened.
+
+The dispatcher is the `LinkListener` for the MT direction. It keeps every link's window full (within
+its token bucket), claiming parts from the outbox in batches, and records outcomes write-behind: the
+answers of one short interval are written in one transaction, because one UPDATE per
+submit_sm_resp would cap the link at the database's commit rate. An answer not yet written when the
+process dies leaves its part `sending`, and the part is sent again at restart (at least once).
+
+Retry policy (the issue's): throttling (0x58) and a full queue (0x14) pause the link briefly and
+retry the part with exponential backoff, as do response timeouts and lost binds; every other error
+status fails the part permanently with the status recorded. A part that has been tried
+`max_attempts` times fails with "gave up".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import Engine
+from twisted.internet import defer, task
+
+from engine.smpp.codec import CommandStatus
+from engine.smpp.outbox import ClaimedPart, Outbox
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay_seconds: float = 2.0
+    max_delay_seconds: float = 300.0
+    max_attempts: int = 10
+    throttle_pause_seconds: float = 1.0
+
+    def delay(self, attempts_so_far: int) -> float:
+        return min(self.max_delay_seconds, self.first_delay_seconds * 2 ** max(0, attempts_so_far))
+
+
+class MtDispatcher:
+    def __init__(
+        self, reactor, database: Engine, outbox: Outbox, node: str, *, retry: RetryPolicy | None = None,
+        claim_batch: int = 512, flush_interval: float = 0.02, idle_poll: float = 0.25, metrics=None,
+        utc_now: Callable[[], datetime] | None = None,
+    ):
+        self.reactor = reactor
+        self.database = database
+        self.outbox = outbox
+        self.node = node
+        self.retry = retry or RetryPolicy()
+        self.claim_batch = claim_batch
+        self.flush_interval = flush_interval
+        self.idle_poll = idle_poll
+        self.metrics = metrics
+        self.utc_now = utc_now or (lambda: datetime.fromtimestamp(reactor.seconds(), timezone.utc))
+        self.links: list = []
+        self._ready: deque[ClaimedPart] = deque()
+        self._in_flight: dict[int, ClaimedPart] = {}
+        self._accepted: list[tuple[int, str, str]] = []
+        self._retries: list[tuple[int, int | None, str, datetime]] = []
+        self._failures: list[tuple[int, int | None, str]] = []
+        self._running = False
+        self._pump_call = None
+        self._poller = task.LoopingCall(self.pump)
+        self._flusher = task.LoopingCall(self.flush)
+        self._poller.clock = reactor
+        self._flusher.clock = reactor
+        self._next_link = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def add_link(self, link) -> None:
+        self.links.append(link)
+
+    def start(self) -> None:
+        with self.database.begin() as connection:
+            released = self.outbox.release_claims(connection, self.node)
+        if released:
+            log.warning("outbox: %d part(s) were in flight when this node last stopped; they will be sent again", released)
+        self._running = True
+        self._poller.start(self.idle_poll, now=True)
+        self._flusher.start(self.flush_interval, now=False)
+
+    @defer.inlineCallbacks
+    def stop(self, drain_seconds: float = 5.0):
+        """Stop claiming; wait for answers to what is in flight; write everything; release the rest."""
+        self._running = False
+        if self._poller.running:
+            self._poller.stop()
+        waited = 0.0
+        while self._in_flight and waited < drain_seconds:
+            yield task.deferLater(self.reactor, 0.05, lambda: None)
+            waited += 0.05
+        if self._flusher.running:
+            self._flusher.stop()
+        self._requeue(list(self._ready) + list(self._in_flight.values()), None, "engine stopping", delay=0.0)
+        self._ready.clear()
+        self._in_flight.clear()
+        self.flush()
+        with self.database.begin() as connection:
+            self.outbox.release_claims(connection, self.node)
+
+    def wake(self) -> None:
+        """New messages were enqueued: send them now rather than at the next poll."""
+        if self._running and self._pump_call is None:
+            self._pump_call = self.reactor.callLater(0, self._scheduled_pump)
+
+    # ------------------------------------------------------------------ sending
+
+    def _scheduled_pump(self) -> None:
+        self._pump_call = None
+        self.pump()
+
+    def pump(self) -> None:
+        if not self._running:
+            return
+        links = [link for link in self.links if link.is_bound and link.can_transmit]
+        if not links:
+            return
+        capacity = sum(link.free_window() for link in links)
+        if capacity <= 0:
+            return
+        if len(self._ready) < capacity:
+            self._claim(max(self.claim_batch, capacity))
+        self._hand_out(links)
+        if self._ready:
+            self._wake_when_tokens_return(links)
+
+    def _wake_when_tokens_return(self, links: list) -> None:
+        """Parts are waiting on the throughput cap, not on answers: come back when it allows more."""
+        waits = [link.seconds_until_tokens() for link in links if link.free_window() == 0]
+        if waits and self._pump_call is None:
+            self._pump_call = self.reactor.callLater(max(0.001, min(waits)), self._scheduled_pump)
+
+    def _claim(self, limit: int) -> None:
+        now = self.utc_now()
+        with self.database.begin() as connection:
+            claimed = self.outbox.claim(connection, self.node, limit, now)
+        self._ready.extend(claimed)
+
+    def _hand_out(self, links: list) -> None:
+        count = len(links)
+        idle_rounds = 0
+        while self._ready and idle_rounds < count:
+            link = links[self._next_link % count]
+            self._next_link += 1
+            room = link.free_window()
+            if room <= 0:
+                idle_rounds += 1
+                continue
+            idle_rounds = 0
+            for _ in range(min(room, len(self._ready))):
+                part = self._ready.popleft()
+                self._in_flight[part.id] = part
+                link.submit(part.id, part.submit_params())
+                if self.metrics is not None:
+                    self.metrics.mt_messages.labels(state="sent").inc()
+
+    # ------------------------------------------------------------------ LinkListener (MT side)
+
+    def link_bound(self, link) -> None:
+        if self.metrics is not None:
+            self.metrics.binds_up.labels(bind=link.name).set(1)
+        self.wake()
+
+    def link_lost(self, link, outstanding_refs: tuple, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.binds_up.labels(bind=link.name).set(0)
+        parts = [self._in_flight.pop(ref) for ref in outstanding_refs if ref in self._in_flight]
+        self._requeue(parts, None, f"bind {link.name} lost: {reason}", delay=self.retry.first_delay_seconds)
+        self.wake()
+
+    def submit_accepted(self, link, ref, message_id: str) -> None:
+        if self._in_flight.pop(ref, None) is not None:
+            self._accepted.append((ref, message_id, link.name))
+            if self.metrics is not None:
+                self.metrics.mt_messages.labels(state="submitted").inc()
+        self.pump()
+
+    def submit_rejected(self, link, ref, status: int) -> None:
+        part = self._in_flight.pop(ref, None)
+        if part is not None:
+            if status in RETRYABLE_STATUSES:
+                link.pause(self.retry.throttle_pause_seconds)
+                self._requeue([part], status, f"SMSC status 0x{status:02X}", delay=None)
+            else:
+                self._failures.append((part.id, status, f"SMSC refused the message with status 0x{status:02X}"))
+                if self.metrics is not None:
+                    self.metrics.mt_messages.labels(state="failed").inc()
+        self.pump()
+
+    def submit_timed_out(self, link, ref) -> None:
+        part = self._in_flight.pop(ref, None)
+        if part is not None:
+            self._requeue([part], None, "no submit_sm_resp within the response timeout", delay=None)
+        self.pump()
+
+    def _requeue(self, parts, status, reason: str, delay: float | None) -> None:
+        now = self.utc_now()
+        for part in parts:
+            attempts = part.attempts + 1
+            if attempts >= self.retry.max_attempts:
+                self._failures.append((part.id, status, f"gave up after {attempts} attempts; last: {reason}"))
+                continue
+            wait = self.retry.delay(part.attempts) if delay is None else delay
+            self._retries.append((part.id, status, reason, now + timedelta(seconds=wait)))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def flush(self) -> None:
+        if not (self._accepted or self._retries or self._failures):
+            return
+        accepted, retries, failures = self._accepted, self._retries, self._failures
+        self._accepted, self._retries, self._failures = [], [], []
+        now = self.utc_now()
+        try:
+            with self.database.begin() as connection:
+                self.outbox.mark_submitted(connection, accepted, now)
+                self.outbox.retry_later(connection, retries)
+                self.outbox.mark_failed(connection, failures, now)
+        except Exception:
+            # Kept for the next flush; if the process dies first the parts are still `sending` and
+            # go out again at restart.
+            self._accepted[:0], self._retries[:0], self._failures[:0] = accepted, retries, failures
+            log.exception("outbox: could not record %d answer(s); will retry", len(accepted) + len(retries) + len(failures))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight) + len(self._ready)

@@ -1,0 +1,184 @@
+"""The MO inbox: messages from phones stored before the SMSC gets its deliver_sm_resp.
+
+`store` writes what `intake.classify` found, in the caller's transaction; only after that commits
+does the link acknowledge, so a crash makes the SMSC redeliver, and the dedupe key makes the
+redelivery a no-op. Parts of a long message are stored one by one and become one `mo_messages` row
+when the last arrives; parts still incomplete after the reassembly timeout are processed as they
+are (with a gap marker) or discarded, by config. Completion is checked in the database, not in one
+node's memory, because two engine nodes may each receive some of a message's parts.
+
+`claim` hands received messages to the command rules; PostgreSQL's SKIP LOCKED lets several nodes
+claim without taking the same row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from engine.smpp import intake
+from engine.smpp.reassembly import IncomingPart, Reassembler
+from engine.store.schema import mo_messages, mo_parts
+from engine.store.upsert import insert_unless_present
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    id: int
+    kind: str
+    source: str
+    destination: str
+    text: str
+    complete: bool
+    ussd_service_op: int | None
+    its_session_info: int | None
+    user_message_reference: int | None
+    received_at: datetime
+
+
+_RECEIVED_COLUMNS = (
+    mo_messages.c.id, mo_messages.c.kind, mo_messages.c.source_addr, mo_messages.c.destination_addr,
+    mo_messages.c.text, mo_messages.c.complete, mo_messages.c.ussd_service_op, mo_messages.c.its_session_info,
+    mo_messages.c.user_message_reference, mo_messages.c.received_at,
+)
+
+
+class Inbox:
+    def __init__(self, dedupe_window_seconds: int = intake.DEFAULT_DEDUPE_WINDOW_SECONDS,
+                 reassembly_timeout_seconds: int = 120, on_incomplete: str = "process"):
+        self.dedupe_window = dedupe_window_seconds
+        self.reassembly_timeout = timedelta(seconds=reassembly_timeout_seconds)
+        self.on_incomplete = on_incomplete
+
+    # ------------------------------------------------------------------ storing
+
+    def store(self, connection: Connection, arrived, bind_name: str, now: datetime) -> int | None:
+        """Store one classified deliver_sm; returns the new message id when a whole message became ready."""
+        if isinstance(arrived, intake.SmsArrived):
+            return self._store_message(connection, arrived.digest, now, {
+                "kind": "sms", "source_addr": arrived.source, "destination_addr": arrived.destination,
+                "text": arrived.text, "data_coding": arrived.data_coding, "bind_name": bind_name,
+            })
+        if isinstance(arrived, intake.UssdArrived):
+            return self._store_message(connection, arrived.digest, now, {
+                "kind": "ussd", "source_addr": arrived.source, "destination_addr": arrived.destination,
+                "text": arrived.text, "ussd_service_op": arrived.service_op,
+                "its_session_info": arrived.its_session_info,
+                "user_message_reference": arrived.user_message_reference, "bind_name": bind_name,
+            })
+        if isinstance(arrived, intake.PartArrived):
+            return self._store_part(connection, arrived, bind_name, now)
+        raise TypeError(f"not a message: {arrived!r}")
+
+    def store_unreadable(self, connection: Connection, source: str, reason: str, params_digest: str, now: datetime) -> None:
+        """Kept, not lost: an unreadable message is stored as failed with the reason, for operators."""
+        insert_unless_present(connection, mo_messages, {
+            "kind": "sms", "source_addr": source or "?", "destination_addr": "?", "text": "",
+            "dedupe_key": intake.dedupe_key(params_digest, now.timestamp(), self.dedupe_window),
+            "state": "failed", "error": reason, "received_at": now,
+        })
+
+    def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict) -> int | None:
+        epoch = now.timestamp()
+        previous = intake.previous_key(digest, epoch, self.dedupe_window)
+        if connection.execute(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == previous)).first():
+            return None
+        values = dict(values, dedupe_key=intake.dedupe_key(digest, epoch, self.dedupe_window), received_at=now,
+                      state="received")
+        inserted = insert_unless_present(connection, mo_messages, values)
+        return inserted[0] if inserted else None
+
+    def _store_part(self, connection: Connection, part: intake.PartArrived, bind_name: str, now: datetime) -> int | None:
+        inserted = insert_unless_present(connection, mo_parts, {
+            "source_addr": part.source, "destination_addr": part.destination, "reference": part.reference,
+            "parts_total": part.total, "part_number": part.number, "body": part.body,
+            "data_coding": part.data_coding, "bind_name": bind_name, "received_at": now,
+            "dedupe_key": intake.dedupe_key(part.digest, now.timestamp(), self.dedupe_window),
+        })
+        if not inserted:
+            return None
+        rows = self._parts_of(connection, part.source, part.reference, part.total)
+        if len({row.part_number for row in rows}) < part.total:
+            return None
+        return self._assemble(connection, rows, complete=True, now=now)
+
+    def _parts_of(self, connection: Connection, source: str, reference: int, total: int):
+        return connection.execute(
+            select(mo_parts).where(
+                mo_parts.c.source_addr == source, mo_parts.c.reference == reference, mo_parts.c.parts_total == total
+            ).order_by(mo_parts.c.id)
+        ).all()
+
+    def _assemble(self, connection: Connection, rows, complete: bool, now: datetime) -> int | None:
+        """Join stored parts into one message (reusing the reassembler's decoding) and clear them."""
+        reassembler = Reassembler(timeout_seconds=1, on_timeout="process")
+        message = None
+        for row in rows:
+            udh = bytes([0x05, 0x00, 0x03, row.reference & 0xFF, row.parts_total, row.part_number])
+            message = reassembler.add(IncomingPart(row.source_addr, udh + row.body, row.data_coding, 0x40), 0.0) or message
+        if message is None:
+            [message] = reassembler.expire(float("inf"))
+        connection.execute(delete(mo_parts).where(mo_parts.c.id.in_([row.id for row in rows])))
+        first = rows[0]
+        digest = f"parts:{first.source_addr}:{first.reference}:{first.parts_total}:{first.received_at.timestamp():.6f}"
+        return self._store_message(connection, digest, now, {
+            "kind": "sms", "source_addr": first.source_addr, "destination_addr": first.destination_addr,
+            "text": message.text, "data_coding": first.data_coding, "bind_name": first.bind_name,
+            "complete": complete,
+        })
+
+    def expire_parts(self, connection: Connection, now: datetime) -> tuple[list[int], int]:
+        """Settle messages whose parts stopped arriving: (ids of messages made, groups discarded)."""
+        cutoff = now - self.reassembly_timeout
+        groups = connection.execute(
+            select(mo_parts.c.source_addr, mo_parts.c.reference, mo_parts.c.parts_total)
+            .group_by(mo_parts.c.source_addr, mo_parts.c.reference, mo_parts.c.parts_total)
+            .having(func.min(mo_parts.c.received_at) <= cutoff)
+        ).all()
+        made, discarded = [], 0
+        for source, reference, total in groups:
+            rows = self._parts_of(connection, source, reference, total)
+            complete = len({row.part_number for row in rows}) == total
+            if complete or self.on_incomplete == "process":
+                message_id = self._assemble(connection, rows, complete=complete, now=now)
+                if message_id is not None:
+                    made.append(message_id)
+            else:
+                connection.execute(delete(mo_parts).where(mo_parts.c.id.in_([row.id for row in rows])))
+                discarded += 1
+        return made, discarded
+
+    # ------------------------------------------------------------------ handling
+
+    def claim(self, connection: Connection, node: str, limit: int) -> list[ReceivedMessage]:
+        due = select(mo_messages.c.id).where(
+            mo_messages.c.state == "received", mo_messages.c.claimed_by.is_(None)
+        ).order_by(mo_messages.c.id).limit(limit)
+        if connection.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = connection.execute(due).scalars().all()
+        if not ids:
+            return []
+        connection.execute(update(mo_messages).where(mo_messages.c.id.in_(ids)).values(claimed_by=node))
+        rows = connection.execute(select(*_RECEIVED_COLUMNS).where(mo_messages.c.id.in_(ids)).order_by(mo_messages.c.id))
+        return [ReceivedMessage(*row) for row in rows]
+
+    def mark_handled(self, connection: Connection, message_id: int, now: datetime) -> None:
+        connection.execute(
+            update(mo_messages).where(mo_messages.c.id == message_id).values(state="handled", handled_at=now)
+        )
+
+    def mark_failed(self, connection: Connection, message_id: int, error: str, now: datetime) -> None:
+        connection.execute(
+            update(mo_messages).where(mo_messages.c.id == message_id)
+            .values(state="failed", handled_at=now, error=error[:2000])
+        )
+
+    def release_claims(self, connection: Connection, node: str) -> int:
+        """A node's claimed-but-unhandled messages go back to the pool (start-up after a crash)."""
+        return connection.execute(
+            update(mo_messages).where(mo_messages.c.state == "received", mo_messages.c.claimed_by == node)
+            .values(claimed_by=None)
+        ).rowcount

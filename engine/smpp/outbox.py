@@ -1,0 +1,319 @@
+"""The MT outbox: every message to a phone is a stored row before it is sent.
+
+A message becomes one row per SMS part at enqueue time, already encoded and segmented, so the send
+path only reads bytes and builds a submit_sm. A part's life:
+
+    queued --claim--> sending --submit_sm_resp OK--> submitted --receipt--> delivered | undeliverable
+                                                                                 | expired | rejected
+                         \\--transient error, timeout, lost bind--> queued (later, attempts + 1)
+                         \\--permanent error--> failed (status recorded)
+
+`sending` is the claim of one engine node (`claimed_by`): the row is on its way to the SMSC. At
+start-up a node puts its own `sending` rows back to `queued`, so messages in flight when it stopped
+or crashed are sent again (delivery is at least once; the SMSC may have accepted some). Claims use
+`FOR UPDATE SKIP LOCKED` on PostgreSQL so that two nodes never take the same row.
+
+Receipts are stored first (their own table, acknowledged to the SMSC only after that) and then
+matched to parts by SMSC message id; a receipt that outruns the submit_sm_resp's bookkeeping, or
+reaches another node, stays unmatched until the next pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from engine.smpp.receipts import message_id_variants
+from engine.smpp.segmentation import SegmentedMessage, split_message
+from engine.store.schema import delivery_receipts, mt_messages
+
+MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message the engine wants a phone to receive. `not_before` holds it (quiet hours)."""
+
+    destination: str
+    text: str
+    message_class: str = "reply"
+    not_before: datetime | None = None
+    reply_to_mo_id: int | None = None
+    ussd_service_op: int | None = None
+    its_session_info: int | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedPart:
+    id: int
+    destination: str
+    source: str
+    short_message: bytes
+    data_coding: int
+    esm_class: int
+    group_ref: int | None
+    part_number: int
+    parts_total: int
+    in_message_payload: bool
+    ussd_service_op: int | None
+    its_session_info: int | None
+    attempts: int
+
+    def submit_params(self) -> dict:
+        """The submit_sm fields for this part, in the codec's representation."""
+        params = {
+            "source_addr_ton": 0 if self.source.isdigit() and len(self.source) <= 8 else 1,
+            "source_addr_npi": 1,
+            "source_addr": self.source.lstrip("+"),
+            "dest_addr_ton": 1,
+            "dest_addr_npi": 1,
+            "destination_addr": self.destination.lstrip("+"),
+            "esm_class": self.esm_class,
+            "registered_delivery": 1,
+            "data_coding": self.data_coding,
+        }
+        if self.in_message_payload:
+            params["short_message"] = b""
+            params["message_payload"] = self.short_message
+        else:
+            params["short_message"] = self.short_message
+        if self.parts_total > 1 and not self.esm_class & 0x40 and not self.in_message_payload:
+            params["sar_msg_ref_num"] = self.group_ref
+            params["sar_total_segments"] = self.parts_total
+            params["sar_segment_seqnum"] = self.part_number
+        if self.ussd_service_op is not None:
+            params["ussd_service_op"] = self.ussd_service_op
+            # USSD screens are not stored and forwarded: no receipt is wanted for them.
+            params["registered_delivery"] = 0
+        if self.its_session_info is not None:
+            params["its_session_info"] = self.its_session_info
+        return params
+
+
+_CLAIMED_COLUMNS = (
+    mt_messages.c.id,
+    mt_messages.c.destination_addr,
+    mt_messages.c.source_addr,
+    mt_messages.c.short_message,
+    mt_messages.c.data_coding,
+    mt_messages.c.esm_class,
+    mt_messages.c.group_ref,
+    mt_messages.c.part_number,
+    mt_messages.c.parts_total,
+    mt_messages.c.in_message_payload,
+    mt_messages.c.ussd_service_op,
+    mt_messages.c.its_session_info,
+    mt_messages.c.attempts,
+)
+
+
+class Outbox:
+    def __init__(self, source_addr: str, long_messages: str = "udh", prefer: str = "gsm"):
+        self.source_addr = source_addr
+        self.long_messages = long_messages
+        self.prefer = prefer
+        self._references = itertools.cycle(range(1, 256))
+
+    # ------------------------------------------------------------------ enqueue
+
+    def enqueue(self, connection: Connection, messages: Iterable[OutgoingMessage], now: datetime) -> int:
+        """Store messages as queued parts, in one bulk insert; returns the number of parts."""
+        rows = self.rows_for(messages, now)
+        if rows:
+            connection.execute(mt_messages.insert(), rows)
+        return len(rows)
+
+    def rows_for(self, messages: Iterable[OutgoingMessage], now: datetime) -> list[dict]:
+        """Encode and segment each distinct text once: a fan-out repeats one text to many phones."""
+        segmented_texts: dict[str, tuple[int | None, SegmentedMessage]] = {}
+        rows = []
+        for message in messages:
+            if message.message_class not in MESSAGE_CLASSES:
+                raise ValueError(f"unknown message class {message.message_class!r} (expected one of {MESSAGE_CLASSES})")
+            entry = segmented_texts.get(message.text)
+            if entry is None:
+                reference = next(self._references)
+                entry = (reference, split_message(message.text, reference=reference, mode=self.long_messages, prefer=self.prefer))
+                segmented_texts[message.text] = entry
+            reference, segmented = entry
+            total = len(segmented.parts)
+            for number, part in enumerate(segmented.parts, start=1):
+                payload = part.tlvs.get("message_payload")
+                rows.append(
+                    {
+                        "destination_addr": message.destination,
+                        "source_addr": self.source_addr,
+                        "text": message.text,
+                        "message_class": message.message_class,
+                        "group_ref": reference if total > 1 else None,
+                        "part_number": number,
+                        "parts_total": total,
+                        "short_message": payload if payload is not None else part.short_message,
+                        "in_message_payload": payload is not None,
+                        "data_coding": segmented.data_coding,
+                        "esm_class": part.esm_class_flags,
+                        "state": "queued",
+                        "not_before": message.not_before or now,
+                        "attempts": 0,
+                        "reply_to_mo_id": message.reply_to_mo_id,
+                        "ussd_service_op": message.ussd_service_op,
+                        "its_session_info": message.its_session_info,
+                        "created_at": now,
+                    }
+                )
+        return rows
+
+    # ------------------------------------------------------------------ send path
+
+    def claim(self, connection: Connection, node: str, limit: int, now: datetime) -> list[ClaimedPart]:
+        """Take up to `limit` due parts for this node, oldest first."""
+        due = (
+            select(mt_messages.c.id)
+            .where(mt_messages.c.state == "queued", mt_messages.c.not_before <= now)
+            .order_by(mt_messages.c.id)
+            .limit(limit)
+        )
+        if connection.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = connection.execute(due).scalars().all()
+        if not ids:
+            return []
+        connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.id.in_(ids))
+            .values(state="sending", claimed_by=node, claimed_at=now)
+        )
+        rows = connection.execute(select(*_CLAIMED_COLUMNS).where(mt_messages.c.id.in_(ids)).order_by(mt_messages.c.id))
+        return [ClaimedPart(*row) for row in rows]
+
+    def mark_submitted(self, connection: Connection, accepted: list[tuple[int, str, str]], now: datetime) -> None:
+        """`accepted`: (part id, SMSC message id, bind name) for each submit_sm_resp OK."""
+        if not accepted:
+            return
+        connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.id == bindparam("part_id"))
+            .values(
+                state="submitted",
+                smsc_message_id=bindparam("message_id"),
+                bind_name=bindparam("bind"),
+                submitted_at=now,
+                attempts=mt_messages.c.attempts + 1,
+                claimed_by=None,
+            ),
+            [{"part_id": part_id, "message_id": message_id, "bind": bind} for part_id, message_id, bind in accepted],
+        )
+
+    def retry_later(self, connection: Connection, retries: list[tuple[int, int | None, str, datetime]]) -> None:
+        """`retries`: (part id, SMPP status or None, reason, when to try again)."""
+        if not retries:
+            return
+        connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.id == bindparam("part_id"))
+            .values(
+                state="queued",
+                not_before=bindparam("retry_at"),
+                last_status=bindparam("status"),
+                error=bindparam("reason"),
+                attempts=mt_messages.c.attempts + 1,
+                claimed_by=None,
+            ),
+            [
+                {"part_id": part_id, "status": status, "reason": reason, "retry_at": retry_at}
+                for part_id, status, reason, retry_at in retries
+            ],
+        )
+
+    def mark_failed(self, connection: Connection, failures: list[tuple[int, int | None, str]], now: datetime) -> None:
+        """`failures`: (part id, SMPP status, reason) for errors that retrying cannot fix."""
+        if not failures:
+            return
+        connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.id == bindparam("part_id"))
+            .values(
+                state="failed",
+                last_status=bindparam("status"),
+                error=bindparam("reason"),
+                attempts=mt_messages.c.attempts + 1,
+                done_at=now,
+                claimed_by=None,
+            ),
+            [{"part_id": part_id, "status": status, "reason": reason} for part_id, status, reason in failures],
+        )
+
+    def release_claims(self, connection: Connection, node: str) -> int:
+        """Put this node's in-flight parts back in the queue (start-up, lost bind, shutdown)."""
+        result = connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.state == "sending", mt_messages.c.claimed_by == node)
+            .values(state="queued", claimed_by=None)
+        )
+        return result.rowcount
+
+    # ------------------------------------------------------------------ receipts
+
+    def store_receipt(
+        self, connection: Connection, message_id: str, final_state: str | None, error: str | None,
+        done_at: datetime | None, now: datetime,
+    ) -> None:
+        connection.execute(
+            delivery_receipts.insert().values(
+                smsc_message_id=message_id, final_state=final_state, error=error, done_at=done_at,
+                received_at=now, applied=False,
+            )
+        )
+
+    def apply_receipts(self, connection: Connection, now: datetime) -> int:
+        """Match stored receipts to submitted parts; returns how many parts reached a final state."""
+        pending = connection.execute(
+            select(delivery_receipts.c.id, delivery_receipts.c.smsc_message_id, delivery_receipts.c.final_state,
+                   delivery_receipts.c.error, delivery_receipts.c.done_at)
+            .where(delivery_receipts.c.applied == False)  # noqa: E712
+            .order_by(delivery_receipts.c.id)
+        ).all()
+        finished = 0
+        applied_ids = []
+        for receipt_id, message_id, final_state, error, done_at in pending:
+            if final_state is None:
+                applied_ids.append(receipt_id)  # an intermediate state (enroute, accepted): nothing to change
+                continue
+            result = connection.execute(
+                update(mt_messages)
+                .where(
+                    mt_messages.c.smsc_message_id.in_(message_id_variants(message_id)),
+                    mt_messages.c.state == "submitted",
+                )
+                .values(state=final_state, error=error, done_at=done_at or now)
+            )
+            if result.rowcount:
+                finished += result.rowcount
+                applied_ids.append(receipt_id)
+        if applied_ids:
+            connection.execute(
+                update(delivery_receipts).where(delivery_receipts.c.id.in_(applied_ids)).values(applied=True)
+            )
+        return finished
+
+    # ------------------------------------------------------------------ observation
+
+    def depth(self, connection: Connection) -> dict[str, int]:
+        rows = connection.execute(
+            select(mt_messages.c.state, func.count())
+            .where(mt_messages.c.state.in_(("queued", "sending", "submitted")))
+            .group_by(mt_messages.c.state)
+        )
+        counts = {"queued": 0, "sending": 0, "submitted": 0}
+        counts.update({state: count for state, count in rows})
+        return counts
+
+    def next_due(self, connection: Connection) -> datetime | None:
+        return connection.execute(
+            select(func.min(mt_messages.c.not_before)).where(mt_messages.c.state == "queued")
+        ).scalar()
+

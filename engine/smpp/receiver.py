@@ -1,0 +1,103 @@
+"""Taking in what the SMSC delivers: store first, acknowledge after.
+
+Every `deliver_sm` (and `data_sm`) of one reactor turn is classified (`intake.classify`) and stored
+in one transaction; only when it has committed are the PDUs acknowledged, each with its own
+sequence. If the store fails, they are answered with ESME_RX_T_APPN (temporary application error)
+so the SMSC delivers them again later. Receipts are stored the same way and then matched to the
+outbox, after the dispatcher has written the submit answers it is holding (a receipt can outrun
+the write-behind of its own submit_sm_resp).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from engine.smpp import intake
+from engine.smpp.codec import CommandStatus
+from engine.smpp.inbox import Inbox
+from engine.smpp.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class MoReceiver:
+    def __init__(
+        self, reactor, database: Engine, inbox: Inbox, outbox: Outbox, *,
+        before_receipts: Callable[[], None] = lambda: None, on_messages: Callable[[list[int]], None] = lambda ids: None,
+        metrics=None, utc_now: Callable[[], datetime] | None = None,
+    ):
+        self.reactor = reactor
+        self.database = database
+        self.inbox = inbox
+        self.outbox = outbox
+        self.before_receipts = before_receipts
+        self.on_messages = on_messages
+        self.metrics = metrics
+        self.utc_now = utc_now or (lambda: datetime.fromtimestamp(reactor.seconds(), timezone.utc))
+        self.accepting = True
+        self._pending: list[tuple] = []
+        self._flush_call = None
+
+    def message_received(self, link, event) -> None:
+        if not self.accepting:
+            # Shutting down: the SMSC keeps the message and delivers it again later.
+            link.acknowledge(event.sequence, CommandStatus.ESME_RX_T_APPN)
+            return
+        self._pending.append((link, event))
+        if self._flush_call is None:
+            self._flush_call = self.reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        self._flush_call = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        now = self.utc_now()
+        stored_ids: list[int] = []
+        receipts = 0
+        kinds: list[str] = []
+        try:
+            with self.database.begin() as connection:
+                for link, event in pending:
+                    arrived = intake.classify(event.params)
+                    if isinstance(arrived, intake.ReceiptArrived):
+                        receipt = arrived.receipt
+                        final = receipt.final_state.value if receipt.final_state is not None else None
+                        error = None if final in (None, "delivered") else f"stat {receipt.status_text or '?'} err {receipt.error_code}"
+                        self.outbox.store_receipt(connection, receipt.message_id, final, error, receipt.done_at, now)
+                        receipts += 1
+                    elif isinstance(arrived, intake.Unreadable):
+                        log.warning("bind %s: unreadable message kept as failed: %s", link.name, arrived.reason)
+                        self.inbox.store_unreadable(
+                            connection, str(event.params.get("source_addr", "")), arrived.reason,
+                            intake.digest_of(event.params), now,
+                        )
+                    else:
+                        message_id = self.inbox.store(connection, arrived, link.name, now)
+                        if message_id is not None:
+                            stored_ids.append(message_id)
+                            kinds.append("ussd" if isinstance(arrived, intake.UssdArrived) else "sms")
+        except Exception:
+            log.exception("could not store %d incoming PDU(s); asking the SMSC to deliver them again", len(pending))
+            for link, event in pending:
+                link.acknowledge(event.sequence, CommandStatus.ESME_RX_T_APPN)
+            return
+        for link, event in pending:
+            link.acknowledge(event.sequence, CommandStatus.ESME_ROK)
+        if self.metrics is not None:
+            for kind in kinds:
+                self.metrics.mo_messages.labels(kind=kind).inc()
+        if receipts:
+            self.apply_receipts()
+        if stored_ids:
+            self.on_messages(stored_ids)
+
+    def apply_receipts(self) -> int:
+        self.before_receipts()
+        with self.database.begin() as connection:
+            finished = self.outbox.apply_receipts(connection, self.utc_now())
+        return finished

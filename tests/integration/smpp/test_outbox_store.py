@@ -1,0 +1,105 @@
+"""The outbox and inbox on a real database: stored before sent, claimed once, nothing lost."""
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from engine.smpp import intake
+from engine.smpp.inbox import Inbox
+from engine.smpp.outbox import OutgoingMessage, Outbox
+from engine.store.schema import mo_messages, mo_parts, mt_messages
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+def states(database):
+    with database.connect() as connection:
+        return dict(connection.execute(select(mt_messages.c.id, mt_messages.c.state)).all())
+
+
+def test_enqueue_segments_once_and_claims_in_order(database):
+    outbox = Outbox("767")
+    long_text = "x" * 200  # two GSM parts with UDH
+    with database.begin() as connection:
+        parts = outbox.enqueue(connection, [
+            OutgoingMessage("+447400000001", "hello"),
+            OutgoingMessage("+447400000002", long_text, "fanout"),
+            OutgoingMessage("+447400000003", "later", not_before=NOW + timedelta(hours=1)),
+        ], NOW)
+    assert parts == 4
+    with database.begin() as connection:
+        claimed = outbox.claim(connection, "node-1", 10, NOW)
+    assert [(p.destination, p.part_number, p.parts_total) for p in claimed] == [
+        ("+447400000001", 1, 1), ("+447400000002", 1, 2), ("+447400000002", 2, 2)]
+    params = claimed[1].submit_params()
+    assert params["esm_class"] == 0x40 and params["short_message"][:3] == b"\x05\x00\x03"
+    assert params["destination_addr"] == "447400000002" and params["dest_addr_ton"] == 1
+    with database.begin() as connection:
+        assert outbox.claim(connection, "node-2", 10, NOW) == []
+        assert [p.destination for p in outbox.claim(connection, "node-2", 10, NOW + timedelta(hours=2))] == ["+447400000003"]
+
+
+def test_answers_receipts_retries_and_release(database):
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(4)], NOW)
+        a, b, c, d = outbox.claim(connection, "node-1", 10, NOW)
+        outbox.mark_submitted(connection, [(a.id, "0A1B", "host-a"), (b.id, "77", "host-a")], NOW)
+        outbox.retry_later(connection, [(c.id, 0x58, "throttled", NOW + timedelta(seconds=4))])
+        outbox.mark_failed(connection, [], NOW)
+    assert states(database) == {a.id: "submitted", b.id: "submitted", c.id: "queued", d.id: "sending"}
+
+    with database.begin() as connection:
+        outbox.store_receipt(connection, "0a1b", "delivered", None, NOW, NOW)  # case differs: still matched
+        outbox.store_receipt(connection, "77", "undeliverable", "stat UNDELIV err 001", NOW, NOW)
+        outbox.store_receipt(connection, "unknown-id", "delivered", None, NOW, NOW)
+        assert outbox.apply_receipts(connection, NOW) == 2
+        assert outbox.release_claims(connection, "node-1") == 1
+    assert states(database) == {a.id: "delivered", b.id: "undeliverable", c.id: "queued", d.id: "queued"}
+    with database.connect() as connection:
+        assert outbox.depth(connection) == {"queued": 2, "sending": 0, "submitted": 0}
+
+
+def sms_params(text: bytes, source="447400000009", **extra):
+    return {"source_addr": source, "source_addr_ton": 1, "destination_addr": "767", "esm_class": 0,
+            "data_coding": 0, "short_message": text, **extra}
+
+
+def test_redelivered_mo_is_stored_once(database):
+    inbox = Inbox()
+    arrived = intake.classify(sms_params(b"JOIN"))
+    with database.begin() as connection:
+        first = inbox.store(connection, arrived, "host-a", NOW)
+        again = inbox.store(connection, arrived, "host-a", NOW + timedelta(seconds=30))
+    assert first is not None and again is None
+    with database.begin() as connection:
+        [message] = inbox.claim(connection, "node-1", 10)
+        assert inbox.claim(connection, "node-2", 10) == []
+    assert (message.source, message.text, message.kind) == ("+447400000009", "JOIN", "sms")
+
+
+def test_concatenated_mo_becomes_one_message_when_the_last_part_arrives(database):
+    inbox = Inbox()
+    udh = lambda n: bytes([5, 0, 3, 0x42, 2, n])  # noqa: E731
+    second = intake.classify(sms_params(udh(2) + b"world", esm_class=0x40))
+    first = intake.classify(sms_params(udh(1) + b"hello ", esm_class=0x40))
+    with database.begin() as connection:
+        assert inbox.store(connection, second, "host-a", NOW) is None
+        assert inbox.store(connection, second, "host-a", NOW) is None  # a redelivered part
+        message_id = inbox.store(connection, first, "host-a", NOW + timedelta(seconds=1))
+    with database.connect() as connection:
+        assert connection.execute(select(mo_messages.c.text).where(mo_messages.c.id == message_id)).scalar() == "hello world"
+        assert connection.execute(select(mo_parts.c.id)).all() == []
+
+
+def test_parts_that_stop_arriving_are_processed_with_a_gap_after_the_timeout(database):
+    inbox = Inbox(reassembly_timeout_seconds=60, on_incomplete="process")
+    part = intake.classify(sms_params(bytes([5, 0, 3, 7, 3, 1]) + b"first ", esm_class=0x40))
+    with database.begin() as connection:
+        inbox.store(connection, part, "host-a", NOW)
+        assert inbox.expire_parts(connection, NOW + timedelta(seconds=30)) == ([], 0)
+        made, discarded = inbox.expire_parts(connection, NOW + timedelta(seconds=61))
+    assert len(made) == 1 and discarded == 0
+    with database.connect() as connection:
+        text, complete = connection.execute(select(mo_messages.c.text, mo_messages.c.complete)).one()
+    assert (text, complete) == ("first ", False)
