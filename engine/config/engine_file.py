@@ -116,6 +116,13 @@ class SmppSection(FrozenModel):
     binds: tuple[SmppBind, ...] = ()
     default_data_coding: Literal["gsm", "ucs2-only"] = "gsm"
     long_messages: Literal["udh", "sar", "payload"] = "udh"
+    retry_first_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    retry_max_attempts: int = Field(default=10, ge=1)
+    throttle_pause_seconds: float = Field(default=1.0, ge=0)
+    dedupe_window_seconds: int = Field(default=600, ge=1)
+    reassembly_timeout_seconds: int = Field(default=120, ge=1)
+    incomplete_messages: Literal["process", "discard"] = "process"
 
     @model_validator(mode="after")
     def _unique_names(self):

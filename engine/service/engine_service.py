@@ -22,7 +22,7 @@ from engine.config.loader import Config
 from engine.service.metrics import EngineMetrics
 from engine.service.mo_worker import MessageHandler, MoWorker
 from engine.service.scheduling import IntervalJob, build_scheduler
-from engine.smpp.dispatcher import MtDispatcher
+from engine.smpp.dispatcher import MtDispatcher, RetryPolicy
 from engine.smpp.inbox import Inbox
 from engine.smpp.link import BindLink
 from engine.smpp.outbox import Outbox
@@ -81,8 +81,12 @@ class EngineService:
         self.utc_now = lambda: datetime.fromtimestamp(reactor.seconds(), timezone.utc)
         self.outbox = Outbox(engine.operator.short_code, engine.smpp.long_messages,
                              "ucs2" if engine.smpp.default_data_coding == "ucs2-only" else "gsm")
-        self.inbox = Inbox()
-        self.dispatcher = MtDispatcher(reactor, database, self.outbox, self.node, metrics=self.metrics, utc_now=self.utc_now)
+        smpp = engine.smpp
+        self.inbox = Inbox(smpp.dedupe_window_seconds, smpp.reassembly_timeout_seconds, smpp.incomplete_messages)
+        retry = RetryPolicy(smpp.retry_first_seconds, smpp.retry_max_seconds, smpp.retry_max_attempts,
+                            smpp.throttle_pause_seconds)
+        self.dispatcher = MtDispatcher(reactor, database, self.outbox, self.node, retry=retry, metrics=self.metrics,
+                                       utc_now=self.utc_now)
         self.worker = MoWorker(reactor, database, self.inbox, self.outbox, parts.handlers, self.node,
                                on_enqueued=self.dispatcher.wake, utc_now=self.utc_now)
         self.receiver = MoReceiver(reactor, database, self.inbox, self.outbox, before_receipts=self.dispatcher.flush,
