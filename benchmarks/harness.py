@@ -36,3 +36,18 @@ def repeat(name: str, unit: str, measure_once: Callable[[], float], runs: int = 
 
 def machine() -> str:
     return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
+
+
+def run_reactor(reactor, profile: str | None = None) -> None:
+    """Run the reactor until the benchmark stops it, under cProfile when `profile` names a file."""
+    if not profile:
+        reactor.run(installSignalHandlers=False)
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    reactor.run(installSignalHandlers=False)
+    profiler.disable()
+    profiler.dump_stats(profile)
+    print(f"profile of the engine process written to {profile} (python -m pstats {profile})")

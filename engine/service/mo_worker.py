@@ -78,6 +78,8 @@ class MoWorker:
                 self._handle(message)
                 done += 1
             self.on_enqueued()
+            if len(claimed) < self.batch:
+                break  # that was everything waiting; a new arrival wakes us again
         self.handled += done
         return done
 

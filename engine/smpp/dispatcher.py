@@ -66,6 +66,10 @@ class MtDispatcher:
         self._failures: list[tuple[int, int | None, str]] = []
         self._running = False
         self._pump_call = None
+        # False once a claim came back short (the outbox had no more due parts); set again by
+        # wake() and the idle poll. Answers then refill the window from `_ready` without asking
+        # the database, instead of one (empty) claim transaction per submit_sm_resp.
+        self._outbox_may_have_more = True
         self._poller = task.LoopingCall(self.pump)
         self._flusher = task.LoopingCall(self.flush)
         self._poller.clock = reactor
@@ -107,6 +111,7 @@ class MtDispatcher:
 
     def wake(self) -> None:
         """New messages were enqueued: send them now rather than at the next poll."""
+        self._outbox_may_have_more = True
         if self._running and self._pump_call is None:
             self._pump_call = self.reactor.callLater(0, self._scheduled_pump)
 
@@ -114,9 +119,10 @@ class MtDispatcher:
 
     def _scheduled_pump(self) -> None:
         self._pump_call = None
-        self.pump()
+        self.pump(claim=False)  # wake() has set _outbox_may_have_more if there is news
 
-    def pump(self) -> None:
+    def pump(self, claim: bool = True) -> None:
+        """Fill the links' windows; `claim=False` (after an answer) claims only if the outbox may have more."""
         if not self._running:
             return
         links = [link for link in self.links if link.is_bound and link.can_transmit]
@@ -125,7 +131,7 @@ class MtDispatcher:
         capacity = sum(link.free_window() for link in links)
         if capacity <= 0:
             return
-        if len(self._ready) < capacity:
+        if len(self._ready) < capacity and (claim or self._outbox_may_have_more):
             self._claim(max(self.claim_batch, capacity))
         self._hand_out(links)
         if self._ready:
@@ -141,6 +147,7 @@ class MtDispatcher:
         now = self.utc_now()
         with self.database.begin() as connection:
             claimed = self.outbox.claim(connection, self.node, limit, now)
+        self._outbox_may_have_more = len(claimed) >= limit
         self._ready.extend(claimed)
 
     def _hand_out(self, links: list) -> None:
@@ -180,7 +187,7 @@ class MtDispatcher:
             self._accepted.append((ref, message_id, link.name))
             if self.metrics is not None:
                 self.metrics.mt_messages.labels(state="submitted").inc()
-        self.pump()
+        self.pump(claim=False)
 
     def submit_rejected(self, link, ref, status: int) -> None:
         part = self._in_flight.pop(ref, None)
@@ -192,13 +199,13 @@ class MtDispatcher:
                 self._failures.append((part.id, status, f"SMSC refused the message with status 0x{status:02X}"))
                 if self.metrics is not None:
                     self.metrics.mt_messages.labels(state="failed").inc()
-        self.pump()
+        self.pump(claim=False)
 
     def submit_timed_out(self, link, ref) -> None:
         part = self._in_flight.pop(ref, None)
         if part is not None:
             self._requeue([part], None, "no submit_sm_resp within the response timeout", delay=None)
-        self.pump()
+        self.pump(claim=False)
 
     def _requeue(self, parts, status, reason: str, delay: float | None) -> None:
         now = self.utc_now()

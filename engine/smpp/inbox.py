@@ -13,6 +13,7 @@ claim without taking the same row.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,7 +63,10 @@ class Inbox:
                 "text": arrived.text, "data_coding": arrived.data_coding, "bind_name": bind_name,
             })
         if isinstance(arrived, intake.UssdArrived):
-            return self._store_message(connection, arrived.digest, now, {
+            # USSD is a live dialogue, not store-and-forward: gateways do not redeliver it, and the
+            # same answer twice ("0" to page on, twice) is two answers. So each arrival is its own.
+            arrival = f"ussd:{uuid.uuid4().hex}"
+            return self._store_message(connection, arrival, now, {
                 "kind": "ussd", "source_addr": arrived.source, "destination_addr": arrived.destination,
                 "text": arrived.text, "ussd_service_op": arrived.service_op,
                 "its_session_info": arrived.its_session_info,

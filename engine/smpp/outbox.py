@@ -28,7 +28,8 @@ from typing import Iterable
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.smpp.receipts import message_id_variants
-from engine.smpp.segmentation import SegmentedMessage, split_message
+from engine.smpp.encoding import encode_text
+from engine.smpp.segmentation import Part, SegmentedMessage, split_message
 from engine.store.schema import delivery_receipts, mt_messages
 
 MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
@@ -45,6 +46,7 @@ class OutgoingMessage:
     reply_to_mo_id: int | None = None
     ussd_service_op: int | None = None
     its_session_info: int | None = None
+    user_message_reference: int | None = None  # a USSD reply echoes the indication's (gateways match by it)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ClaimedPart:
     ussd_service_op: int | None
     its_session_info: int | None
     attempts: int
+    user_message_reference: int | None = None
 
     def submit_params(self) -> dict:
         """The submit_sm fields for this part, in the codec's representation."""
@@ -91,6 +94,8 @@ class ClaimedPart:
             params["registered_delivery"] = 0
         if self.its_session_info is not None:
             params["its_session_info"] = self.its_session_info
+        if self.user_message_reference is not None:
+            params["user_message_reference"] = self.user_message_reference
         return params
 
 
@@ -108,7 +113,15 @@ _CLAIMED_COLUMNS = (
     mt_messages.c.ussd_service_op,
     mt_messages.c.its_session_info,
     mt_messages.c.attempts,
+    mt_messages.c.user_message_reference,
 )
+
+
+def _ussd_screen(text: str, prefer: str) -> SegmentedMessage:
+    """A USSD screen is one short_message, never concatenated SMS parts: up to 182 GSM septets
+    (one per octet in short_message) or 80 UCS-2 units; the menu keeps every screen within that."""
+    encoded = encode_text(text, prefer)
+    return SegmentedMessage(encoded.data_coding, (Part(encoded.payload),))
 
 
 class Outbox:
@@ -129,16 +142,21 @@ class Outbox:
 
     def rows_for(self, messages: Iterable[OutgoingMessage], now: datetime) -> list[dict]:
         """Encode and segment each distinct text once: a fan-out repeats one text to many phones."""
-        segmented_texts: dict[str, tuple[int | None, SegmentedMessage]] = {}
+        segmented_texts: dict[tuple[str, bool], tuple[int | None, SegmentedMessage]] = {}
         rows = []
         for message in messages:
             if message.message_class not in MESSAGE_CLASSES:
                 raise ValueError(f"unknown message class {message.message_class!r} (expected one of {MESSAGE_CLASSES})")
-            entry = segmented_texts.get(message.text)
+            ussd = message.message_class == "ussd"
+            entry = segmented_texts.get((message.text, ussd))
             if entry is None:
-                reference = next(self._references)
-                entry = (reference, split_message(message.text, reference=reference, mode=self.long_messages, prefer=self.prefer))
-                segmented_texts[message.text] = entry
+                if ussd:
+                    entry = (None, _ussd_screen(message.text, self.prefer))
+                else:
+                    reference = next(self._references)
+                    entry = (reference, split_message(message.text, reference=reference, mode=self.long_messages,
+                                                      prefer=self.prefer))
+                segmented_texts[(message.text, ussd)] = entry
             reference, segmented = entry
             total = len(segmented.parts)
             for number, part in enumerate(segmented.parts, start=1):
@@ -162,6 +180,7 @@ class Outbox:
                         "reply_to_mo_id": message.reply_to_mo_id,
                         "ussd_service_op": message.ussd_service_op,
                         "its_session_info": message.its_session_info,
+                        "user_message_reference": message.user_message_reference,
                         "created_at": now,
                     }
                 )

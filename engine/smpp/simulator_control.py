@@ -19,13 +19,14 @@ thread), the demo and other processes; it sets events aside while it waits for a
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import socket
 from collections import deque
 from typing import Any, Callable
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineOnlyReceiver
 
@@ -35,6 +36,9 @@ __all__ = ["ControlProtocol", "ControlFactory", "listen_control", "SimulatorCont
            "SimulatorControlError", "COMMANDS"]
 
 log = logging.getLogger(__name__)
+
+
+_LOAD_RUNS = itertools.count(1)  # tags of `load` runs, unique for the simulator's life
 
 
 class CommandError(Exception):
@@ -213,6 +217,78 @@ class ControlProtocol(LineOnlyReceiver):
         msisdn, state = _required(request, "msisdn", "state")
         self.simulator.set_outcome(msisdn, state, _int(request, "error_code"))
         return {}
+
+    def cmd_load(self, request: dict) -> defer.Deferred:
+        """Steady MO load for the latency benchmark, timed in the simulator's own clock.
+
+        `handsets` phones numbered from `first` send `rate` MO per second for `seconds`, round robin,
+        each text unique (`PING L<run>-<n>`). An MO's clock starts when the handset sends it (queued
+        behind the deliver window counts as latency) and stops when an MT quoting its tag (the
+        engine's reply) reaches the handset. Replies are awaited up to `grace` s after the last MO.
+        Replies with the count sent, accepted, answered and latency percentiles in ms.
+        """
+        rate, seconds = float(request.get("rate", 500)), float(request.get("seconds", 10))
+        count, grace = _int(request, "handsets", 100), float(request.get("grace", 5))
+        if rate <= 0 or seconds <= 0 or count < 1:
+            raise CommandError("load: rate, seconds and handsets must be positive")
+        simulator, reactor = self.simulator, self.simulator.reactor
+        first = int(str(request.get("first", "+447400900000")).lstrip("+"))
+        phones = [simulator.handset(f"+{first + i}") for i in range(count)]
+        already = {phone.msisdn: len(phone._mt) for phone in phones}
+        run = f"L{next(_LOAD_RUNS)}-"
+        total = int(rate * seconds)
+        sent_at: dict[str, float] = {}
+        outcomes = {"accepted": 0, "refused": 0}
+        finished: defer.Deferred = defer.Deferred()
+        started = reactor.seconds()
+
+        def counted(outcome):
+            outcomes["accepted" if outcome.accepted else "refused"] += 1
+
+        def send_due() -> None:
+            due = min(total, int((reactor.seconds() - started) * rate) + 1)
+            while len(sent_at) < due:
+                tag = f"{run}{len(sent_at)}"
+                sent_at[tag] = reactor.seconds()
+                phones[len(sent_at) % count].send_mo(f"PING {tag}").addCallbacks(counted, lambda _: None)
+            if len(sent_at) >= total:
+                sender.stop()
+                waited_since[0] = reactor.seconds()
+                waiter.start(0.05)
+
+        def replies() -> int:
+            return sum(len(phone._mt) - already[phone.msisdn] for phone in phones)
+
+        def wait_for_replies() -> None:
+            if replies() >= total or reactor.seconds() - waited_since[0] >= grace:
+                waiter.stop()
+                finished.callback(None)
+
+        waited_since = [0.0]
+        sender, waiter = task.LoopingCall(send_due), task.LoopingCall(wait_for_replies)
+        sender.clock = waiter.clock = reactor
+        sender.start(0.002)
+
+        def summary(_) -> dict:
+            latencies = []
+            for phone in phones:
+                for message in phone.messages[already[phone.msisdn]:]:
+                    tag = next((word for word in message.text.split() if word.startswith(run)), None)
+                    if tag in sent_at:
+                        latencies.append(message.received_at - sent_at.pop(tag))
+            latencies.sort()
+
+            def percentile(p: float) -> float | None:
+                return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) \
+                    if latencies else None
+
+            return {"sent": total, "seconds": seconds, "rate": rate, "answered": len(latencies),
+                    "unanswered": len(sent_at), **outcomes,
+                    "latency_ms": {"p50": percentile(0.50), "p90": percentile(0.90), "p99": percentile(0.99),
+                                   "max": percentile(1.0),
+                                   "mean": round(1000 * sum(latencies) / len(latencies), 3) if latencies else None}}
+
+        return finished.addCallback(summary)
 
     def cmd_restart(self, request: dict):
         keep_state = bool(request.get("keep_state", True))

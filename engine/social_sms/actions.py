@@ -134,7 +134,7 @@ def join(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, handle: s
          language: str | None = None) -> Outcome:
     """Sign up, or come back after STOP.
 
-    A number in our ranges becomes a mobile line on the default plan and the host network is asked
+    A number in our ranges becomes a line (kind 'line') on the default plan and the host network is asked
     to activate it; any other number becomes a social-only member (follow, post, receive; never
     billed). `language` is the language of the keyword used, so INSCRIPTION answers in French.
     """
@@ -146,7 +146,7 @@ def join(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, handle: s
     if subscriber is None:
         subscriber = Subscriber(
             msisdn=msisdn,
-            kind="mobile" if ours else "social",
+            kind="line" if ours else "social",
             status="activating" if ours else "active",
             language=ctx.catalogue.language_or_default(language),
             time_zone=time_zone_for(msisdn, ctx.operator.time_zone),
@@ -159,7 +159,7 @@ def join(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, handle: s
             ports.provisioning.request_activation(msisdn, plan)
     elif ours and subscriber.kind == "social":
         # A number that joined from another network and has since moved to us.
-        subscriber = replace(subscriber, kind="mobile", status="activating", plan=plan, opted_out=False)
+        subscriber = replace(subscriber, kind="line", status="activating", plan=plan, opted_out=False)
         repo.save_subscriber(subscriber)
         ports.provisioning.request_activation(msisdn, plan)
         key = "welcome_mobile"
@@ -273,7 +273,7 @@ def bill(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime) -> Outcom
     now = require_utc(now)
     subscriber = ports.repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber)
-    if subscriber.kind != "mobile":
+    if subscriber.kind != "line":
         return reply(lang, "bill_social", program=_program(ctx))
     preview = ports.billing.preview(msisdn, now)
     gifts = sum(gift.amount_minor for gift in ports.repo.gifts_in_period(msisdn, preview.period))
@@ -309,7 +309,7 @@ def give(ctx: SocialContext, ports: Ports, msisdn: str, amount_text: str, cause_
     repo = ports.repo
     subscriber = repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber)
-    if subscriber.kind != "mobile":
+    if subscriber.kind != "line":
         return reply(lang, "give_social")
     minimum = to_minor(ctx.social.give.min_amount, ctx.minor_unit)
     try:

@@ -105,6 +105,16 @@ REPLIES: dict[str, frozenset[str]] = {
     }.items()
 }
 
+# Replies whose SMS wording tells the subscriber to text a keyword ("Reply YES", "text CAUSES"):
+# on a USSD screen that is wrong, so each has USSD wording too (`[languages.xx.ussd_replies]`), with
+# the same placeholders as its SMS reply (it may use fewer). Every other reply reads the same on
+# both channels. Used by engine/social_sms/ussd_actions.py through `Catalogue.render_ussd`.
+USSD_REPLIES: tuple[str, ...] = (
+    "not_member", "welcome_mobile", "welcome_social", "welcome_back", "already_member", "stopped", "help",
+    "lang_set", "cause_chosen", "cause_unknown", "bill_no_cause", "give_confirm", "give_expired",
+    "give_nothing", "give_bad_amount", "give_usage",
+)
+
 _KEYWORD = re.compile(r"^[A-Z0-9]{1,20}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 
@@ -124,6 +134,7 @@ class LanguagePack(FrozenModel):
     rates_line: str = Field(min_length=1, max_length=60)
     keywords: dict[str, tuple[str, ...]]
     replies: dict[str, str]
+    ussd_replies: dict[str, str] = {}  # USSD wording of the replies in USSD_REPLIES
 
 
 class MessagesFile(FrozenModel):
@@ -171,6 +182,13 @@ class Catalogue:
 
     def render(self, language: str | None, key: str, **params: object) -> str:
         return self.pack(language).replies[key].format(**params)
+
+    def render_ussd(self, language: str | None, key: str, **params: object) -> str:
+        """A reply worded for a USSD screen: its `ussd_replies` text where USSD_REPLIES has one
+        (the config check makes sure every language does), else the SMS wording."""
+        pack = self.pack(language)
+        template = pack.ussd_replies.get(key) if key in USSD_REPLIES else None
+        return (template or pack.replies[key]).format(**params)
 
     def keyword_table(self) -> dict[str, KeywordMatch]:
         return self._keywords

@@ -13,12 +13,19 @@ from engine.social_sms.catalogue import (
     COMMANDS,
     PLACEHOLDER_WIDTHS,
     REPLIES,
+    USSD_REPLIES,
     MessagesFile,
     normalise_keyword,
     template_fields,
     _KEYWORD,
 )
-from engine.smpp.encoding import first_non_gsm_character
+from engine.smpp.encoding import (
+    USSD_PAGE_GSM_SEPTETS,
+    USSD_PAGE_UCS2_UNITS,
+    first_non_gsm_character,
+    fits_ussd_page,
+    ussd_units,
+)
 from engine.smpp.segmentation import single_sms_room
 from engine.social_sms.money import to_minor
 from engine.social_sms.settings import CausesFile, SocialFile
@@ -28,10 +35,12 @@ SOCIAL = "social.toml"
 CAUSES = "causes.toml"
 
 
-def catalogue_problems(messages: MessagesFile, label: str, sample_values: dict[str, dict[str, str]] | None = None) -> list[ConfigProblem]:
+def catalogue_problems(messages: MessagesFile, label: str, sample_values: dict[str, dict[str, str]] | None = None,
+                       ussd_page: tuple[int, int] = (USSD_PAGE_GSM_SEPTETS, USSD_PAGE_UCS2_UNITS)) -> list[ConfigProblem]:
     """Everything wrong with a catalogue. `sample_values[language]` gives config-known placeholder
     values (operator name, cause names) for the one-SMS check; other placeholders take their
-    widest width from PLACEHOLDER_WIDTHS."""
+    widest width from PLACEHOLDER_WIDTHS. The USSD wordings (`ussd_replies`) are held to the same
+    rules, but must fit one USSD page (`ussd_page`: GSM septets, UCS-2 units) instead of one SMS."""
     problems: list[ConfigProblem] = []
 
     def problem(key: str, message: str) -> None:
@@ -44,7 +53,12 @@ def catalogue_problems(messages: MessagesFile, label: str, sample_values: dict[s
         problem("default_language", f"{messages.default_language!r} has no [languages.{messages.default_language}] "
                 f"(expected one of {', '.join(messages.languages)})")
     owners: dict[str, tuple[str, str]] = {}  # keyword -> (command, where)
-    fields_by_key: dict[str, dict[str, set[str]]] = {}
+    fields_by_key: dict[tuple[str, str], dict[str, set[str]]] = {}  # (table, key) -> language -> names
+    ussd_expected = {key: REPLIES[key] for key in USSD_REPLIES}
+
+    def ussd_fit(label: str, where: str, key: str, template: str, known: dict[str, str]) -> list[ConfigProblem]:
+        return _ussd_fit_problems(label, where, key, template, known, ussd_page)
+
     for language, pack in messages.languages.items():
         base = f"languages.{language}"
         for command in pack.keywords:
@@ -66,41 +80,56 @@ def catalogue_problems(messages: MessagesFile, label: str, sample_values: dict[s
                             "(expected each keyword to mean one command)")
                 if owner is None:
                     owners[key] = (command, f"{base}.keywords.{command}")
-        for key in pack.replies:
-            if key not in REPLIES:
-                problem(f"{base}.replies.{key}", "unknown reply (expected only the replies listed in docs)")
-        for key, allowed in REPLIES.items():
-            where = f"{base}.replies.{key}"
-            template = pack.replies.get(key)
-            if template is None:
-                problem(where, "missing (expected this reply in every language)")
-                continue
-            if not template.strip():
-                problem(where, "empty (expected a message)")
-                continue
-            try:
-                names = set(template_fields(template))
-            except ValueError as error:
-                problem(where, f"not a valid template: {error}")
-                continue
-            unknown = sorted(names - allowed)
-            if unknown:
-                expected = ", ".join("{" + n + "}" for n in sorted(allowed)) or "no placeholders"
-                problem(where, f"unknown placeholder {', '.join('{' + n + '}' for n in unknown)} (expected {expected})")
-                continue
-            fields_by_key.setdefault(key, {})[language] = names
-            problems.extend(_fit_problems(label, where, key, template, (sample_values or {}).get(language, {})))
+        tables = (
+            ("replies", pack.replies, REPLIES, _fit_problems, "unknown reply (expected only the replies listed in docs)",
+             "missing (expected this reply in every language)"),
+            ("ussd_replies", pack.ussd_replies, ussd_expected, ussd_fit,
+             f"unknown reply (expected one of {', '.join(USSD_REPLIES)}: the replies with USSD wording)",
+             "missing (expected this reply's USSD wording in every language)"),
+        )
+        for table, templates, expected, fit, unknown_reply, missing_reply in tables:
+            problems.extend(ConfigProblem(label, f"{base}.{table}.{key}", unknown_reply)
+                            for key in templates if key not in expected)
+            for key, allowed in expected.items():
+                where = f"{base}.{table}.{key}"
+                template = templates.get(key)
+                if template is None:
+                    problem(where, missing_reply)
+                    continue
+                names = _template_names(problem, where, template, allowed)
+                if names is None:
+                    continue
+                fields_by_key.setdefault((table, key), {})[language] = names
+                problems.extend(fit(label, where, key, template, (sample_values or {}).get(language, {})))
     default = messages.default_language
-    for key, by_language in fields_by_key.items():
+    for (table, key), by_language in fields_by_key.items():
         reference = by_language.get(default)
         if reference is None:
             continue
         for language, names in by_language.items():
             if names != reference:
-                problem(f"languages.{language}.replies.{key}",
+                problem(f"languages.{language}.{table}.{key}",
                         f"placeholders {_braces(names)} differ from {default}'s {_braces(reference)} "
                         "(expected the same placeholders in every language)")
     return problems
+
+
+def _template_names(problem, where: str, template: str, allowed: frozenset[str]) -> set[str] | None:
+    """The placeholders of a valid template, or None after reporting what is wrong with it."""
+    if not template.strip():
+        problem(where, "empty (expected a message)")
+        return None
+    try:
+        names = set(template_fields(template))
+    except ValueError as error:
+        problem(where, f"not a valid template: {error}")
+        return None
+    unknown = sorted(names - allowed)
+    if unknown:
+        expected = ", ".join("{" + n + "}" for n in sorted(allowed)) or "no placeholders"
+        problem(where, f"unknown placeholder {', '.join('{' + n + '}' for n in unknown)} (expected {expected})")
+        return None
+    return names
 
 
 def _braces(names: set[str]) -> str:
@@ -117,6 +146,23 @@ def _fit_problems(label: str, where: str, key: str, template: str, known: dict[s
     odd = first_non_gsm_character(template)
     if odd:
         reason += f"; {odd!r} is not in the GSM alphabet, so the reply goes as UCS-2 (70 per SMS)"
+    return [ConfigProblem(label, where, reason)]
+
+
+def _ussd_fit_problems(label: str, where: str, key: str, template: str, known: dict[str, str],
+                       page: tuple[int, int]) -> list[ConfigProblem]:
+    gsm_septets, ucs2_units = page
+    values = {name: known.get(name, "x" * PLACEHOLDER_WIDTHS.get(name, 10)) for name in REPLIES[key]}
+    text = template.format(**values)
+    if fits_ussd_page(text, gsm_septets=gsm_septets, ucs2_units=ucs2_units):
+        return []
+    _coding, size = ussd_units(text)
+    odd = first_non_gsm_character(text)
+    if odd:
+        reason = (f"{size} UCS-2 characters at the longest (expected at most {ucs2_units}, one USSD page; "
+                  f"{odd!r} is not in the GSM alphabet, so the screen goes as UCS-2)")
+    else:
+        reason = f"{size} GSM characters at the longest (expected at most {gsm_septets}, one USSD page)"
     return [ConfigProblem(label, where, reason)]
 
 
@@ -142,7 +188,10 @@ def check_social_config(config) -> list[ConfigProblem]:
     messages: MessagesFile | None = config.files.get(MESSAGES)
     has_catalogue = (config.directory / MESSAGES).exists()
     if messages is not None and has_catalogue:
-        problems.extend(catalogue_problems(messages, config.label(MESSAGES), _sample_values(config, messages)))
+        ussd = config.files.get("ussd.toml")  # its [page] limits, when the engine has a USSD menu
+        page = (ussd.page.gsm_characters, ussd.page.ucs2_characters) if ussd is not None else \
+            (USSD_PAGE_GSM_SEPTETS, USSD_PAGE_UCS2_UNITS)
+        problems.extend(catalogue_problems(messages, config.label(MESSAGES), _sample_values(config, messages), page))
     causes: CausesFile | None = config.files.get(CAUSES)
     if causes is not None and messages is not None and messages.languages:
         for index, cause in enumerate(causes.causes):

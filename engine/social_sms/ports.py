@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Iterator, Literal, NamedTuple, Protocol
 
-SubscriberKind = Literal["mobile", "social"]  # mobile: one of our lines, billed; social: another network
-SubscriberStatus = Literal["activating", "active"]
+SubscriberKind = Literal["line", "social"]  # line: one of our lines, billed; social: another network
+# The database's vocabulary (engine/store/schema.py), so the SQL repository maps nothing.
+SubscriberStatus = Literal["activating", "active", "suspended", "terminated"]
 MessageClass = Literal["reply", "fanout", "dm", "notice"]
 
 
@@ -27,7 +28,7 @@ class Subscriber:
     joined_at: datetime
     handle: str | None = None
     cause: str | None = None
-    plan: str | None = None  # only for kind == "mobile"
+    plan: str | None = None  # only for kind == "line"
     opted_out: bool = False  # STOP: no fan-out, DM or non-essential notice until START/JOIN
     notifications_on: bool = True  # OFF: no fan-out or DM; replies to own commands still come
 

@@ -147,6 +147,7 @@ mt_messages = Table(
     Column("in_message_payload", Boolean, nullable=False, server_default="0"),
     Column("ussd_service_op", SmallInteger),
     Column("its_session_info", Integer),
+    Column("user_message_reference", Integer),  # echoed on a USSD reply: some gateways match by it
     Column("state", String(14), nullable=False, server_default="queued"),
     Column("not_before", UtcDateTime, nullable=False),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
@@ -296,4 +297,200 @@ wholesale_adjustments = Table(
     Column("note", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "period", "id"),
+)
+
+
+# --- usage and rating ---
+# Rated usage (engine/rating/mediation.py). `usage_records` is the hot table: up to millions of rows a
+# file, written with the driver's bulk paths, so it carries only what rating, re-rating and the bill
+# need, no CHECK constraints, and two indexes: the host's record id as primary key (the duplicate
+# check) and the start time (re-rating a period walks it in time order). Per-subscriber questions
+# (allowance seeds, bill previews, wholesale totals) are answered by `usage_totals`, a small
+# aggregate kept in the same transaction, instead of an index on msisdn that every insert would pay.
+# Money is integer micro-units (10**-6 of the currency unit); rounding to minor units happens on
+# invoice lines only. Host-supplied text is Text: a long id or number must not fail a whole file.
+
+USAGE_SERVICES = ("voice", "sms", "data")
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("record_id", Text, primary_key=True),
+    Column("msisdn", Text, nullable=False),
+    Column("service", String(5), nullable=False),
+    Column("start_epoch", BigInteger, nullable=False),  # UTC epoch seconds, as rating uses them
+    Column("duration_s", BigInteger, nullable=False),
+    Column("volume_bytes", BigInteger, nullable=False),
+    Column("called_number", Text, nullable=False),  # canonical form; "" for data
+    Column("roaming_zone", Text, nullable=False),  # "" at home
+    Column("period", String(7), nullable=False),  # usage month in the operator's zone
+    Column("plan_code", String(32), nullable=False),
+    Column("zone", String(32), nullable=False),
+    Column("band", String(32), nullable=False),
+    Column("included", BigInteger, nullable=False),
+    Column("chargeable", BigInteger, nullable=False),
+    Column("billed", BigInteger, nullable=False),
+    Column("retail_micros", BigInteger, nullable=False),
+    Column("wholesale_micros", BigInteger, nullable=False),
+    Column("bill_period", String(7), nullable=False),  # the bill it goes on: `period`, or later if late
+    Column("note", Text),  # why bill_period differs from period
+    Index(None, "start_epoch"),
+)
+
+# Records that read well but could not be rated (unknown subscriber, number in no zone): kept with
+# the reason until a re-run rates them (`tpo cdr suspense --rerun`, and the scheduler).
+usage_suspense = Table(
+    "usage_suspense",
+    metadata,
+    Column("record_id", Text, primary_key=True),
+    Column("msisdn", Text, nullable=False),
+    Column("service", String(5), nullable=False),
+    Column("start_epoch", BigInteger, nullable=False),
+    Column("duration_s", BigInteger, nullable=False),
+    Column("volume_bytes", BigInteger, nullable=False),
+    Column("called_number", Text, nullable=False),
+    Column("roaming_zone", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("last_tried_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+)
+
+# Sums of usage_records per subscriber, usage period, bill period and service. `included` seeds the
+# allowance counters of the next import; the bill preview and the wholesale reconciliation read it.
+usage_totals = Table(
+    "usage_totals",
+    metadata,
+    Column("msisdn", Text, primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("bill_period", String(7), primary_key=True),
+    Column("service", String(5), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # seconds, messages or bytes
+    Column("included", BigInteger, nullable=False),
+    Column("billed", BigInteger, nullable=False),
+    Column("retail_micros", BigInteger, nullable=False),
+    Column("wholesale_micros", BigInteger, nullable=False),
+    Index(None, "period", "service"),
+)
+
+# Periods the bill run has closed: usage of a closed period arriving later is billed in the next
+# open period, with a note (written by the bill run; read by mediation).
+closed_periods = Table(
+    "closed_periods",
+    metadata,
+    Column("period", String(7), primary_key=True),
+    Column("closed_at", UtcDateTime, nullable=False),
+)
+
+
+# --- social network ---
+# The SMS social network's state (engine/social_sms/sql_repository.py). Rows point at subscribers
+# by id, not by MSISDN, so a number change (a lifecycle msisdn_change) keeps a person's follows,
+# posts and gifts. A followee or an author is a subscriber or a cause: exactly one of the two.
+# Money is integer minor units.
+
+_SOCIAL_ID = BigInteger().with_variant(Integer, "sqlite")
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", _SOCIAL_ID, primary_key=True),  # insertion order: "newest follows" without a sort key tie
+    Column("follower_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("followee_id", Integer, ForeignKey("subscribers.id")),
+    Column("followee_cause", String(32), ForeignKey("causes.code")),
+    Column("notify", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("(followee_id IS NULL) <> (followee_cause IS NULL)", name="one_followee"),
+    # Also the "follows by follower" index. NULLs are distinct in a unique index on both backends,
+    # so a cause follow never collides with a subscriber follow.
+    Index(None, "follower_id", "followee_id", unique=True),
+    Index(None, "follower_id", "followee_cause", unique=True),
+    # Fan-out: one range scan gives the followers to notify, without reading the table rows.
+    Index(None, "followee_id", "notify", "follower_id"),
+    Index(None, "followee_cause", "notify", "follower_id"),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", _SOCIAL_ID, primary_key=True),
+    Column("author_id", Integer, ForeignKey("subscribers.id")),
+    Column("author_cause", String(32), ForeignKey("causes.code")),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("(author_id IS NULL) <> (author_cause IS NULL)", name="one_author"),
+    Index(None, "author_id", "created_at"),
+    Index(None, "author_cause", "created_at"),
+)
+
+# Counted actions for the per-sender limits (follows per day, DMs per day); windows are at most a
+# day, so older rows only matter to history.
+social_actions = Table(
+    "social_actions",
+    metadata,
+    Column("id", _SOCIAL_ID, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("action", String(12), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "subscriber_id", "action", "at"),
+)
+
+# The flood bucket of each sending number. Keyed by MSISDN, not subscriber, because numbers that
+# never joined are throttled too.
+sms_throttles = Table(
+    "sms_throttles",
+    metadata,
+    Column("msisdn", String(16), primary_key=True),
+    Column("milli_tokens", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A GIVE waiting for YES: at most one per subscriber, the newest replaces the older.
+pending_gives = Table(
+    "pending_gives",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("cause_code", String(32), ForeignKey("causes.code"), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+)
+
+# Confirmed one-off gifts, charged on the bill of `period` (YYYY-MM, operator's zone), 100% to the cause.
+gifts = Table(
+    "gifts",
+    metadata,
+    Column("id", _SOCIAL_ID, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("cause_code", String(32), ForeignKey("causes.code"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    Index(None, "subscriber_id", "period"),
+    Index(None, "period", "cause_code"),
+)
+
+
+# --- ussd ---
+# USSD dialogues in progress (engine/social_sms/ussd_store.py), so a dialogue survives from one MO
+# row to the next and from one engine node to another. `key` is UssdSessions.key_of: the number
+# plus the gateway's session number or message reference, by the configured key mode. A row lives
+# until `expires_at` (its last message plus the timeout); `ended` marks a dialogue that finished
+# before that (last screen sent, phone hung up), kept until then for support questions.
+ussd_sessions = Table(
+    "ussd_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("msisdn", String(21), nullable=False),
+    Column("menu_state", JSON, nullable=False),  # MenuState.to_json(), under 1 KB
+    Column("its_session_info", Integer),  # as last received: session number, sequence, end bit
+    Column("user_message_reference", Integer),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended", Boolean, nullable=False, server_default="0"),
+    Index(None, "expires_at"),
 )

@@ -33,7 +33,7 @@ def test_join_from_our_range_activates_the_line(world):
                               "cause you choose: text CAUSES. HELP for help, STOP to end."]
     assert world.provisioning.requests == [(OURS, "basic")]
     subscriber = world.repo.get_subscriber(OURS)
-    assert (subscriber.kind, subscriber.status, subscriber.plan, subscriber.language) == ("mobile", "activating", "basic", "en")
+    assert (subscriber.kind, subscriber.status, subscriber.plan, subscriber.language) == ("line", "activating", "basic", "en")
 
 
 def test_join_from_another_network_is_social_only(world):

@@ -273,7 +273,7 @@ def test_fanout_to_100000_followers_is_a_few_bulk_calls():
     joined = NOON - timedelta(days=1)
     for i in range(100_000):
         number = f"+4474009{i:05d}"
-        w.repo.subscribers[number] = Subscriber(number, "mobile", "active", "en" if i % 3 else "fr",
+        w.repo.subscribers[number] = Subscriber(number, "line", "active", "en" if i % 3 else "fr",
                                                 "Europe/London" if i % 2 else "Africa/Abidjan", joined)
         w.repo.save_follow(Follow(number, cause_key("water"), True, joined))
     started = wallclock.perf_counter()

@@ -1,0 +1,256 @@
+"""SQL adapters of rating: writing rated usage fast, reading what rating needs, and the totals that
+the bill preview and the wholesale reconciliation read.
+
+Two kinds of statement live here:
+- The hot path, a few statements per 10,000 records, runs on the **driver's own connection**
+  (`connection.connection.driver_connection`), inside the transaction SQLAlchemy opened: plain
+  tuples through `sqlite3.executemany`, or psycopg's `COPY ... FROM STDIN` on PostgreSQL. Building
+  SQLAlchemy parameter dicts would cost more than rating the records. The duplicate check sends a
+  batch's record ids as one parameter (a JSON array through `json_each` on SQLite, an array with
+  `= ANY` on PostgreSQL), so it is one indexed lookup per id and no parameter-count limit.
+- Everything else (seeds, totals, suspense, previews) is SQLAlchemy Core: rows per subscriber, not
+  per record.
+
+`usage_totals` is kept by `add_totals` in the same transaction as the records it sums, and rebuilt
+from the records by `rebuild_totals` after a re-rating, so it always equals
+`SELECT ... GROUP BY msisdn, period, bill_period, service` over usage_records.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.rating.money import minor_units_from_micros
+from engine.store.schema import closed_periods, subscribers, usage_records, usage_suspense, usage_totals
+
+# Column order of a stored rated record: the UsageRecord fields without the line number, then the
+# RatedRecord fields, then the bill period and note. `record[1:] + rated + (bill_period, note)`
+# builds a row with one tuple concatenation.
+RECORD_COLUMNS = (
+    "record_id", "msisdn", "service", "start_epoch", "duration_s", "volume_bytes", "called_number", "roaming_zone",
+)
+RATED_COLUMNS = (
+    "period", "plan_code", "zone", "band", "included", "chargeable", "billed", "retail_micros", "wholesale_micros",
+)
+USAGE_ROW_COLUMNS = RECORD_COLUMNS + RATED_COLUMNS + ("bill_period", "note")
+
+_IN_CHUNK = 5_000  # ids or msisdns per IN list: well under every backend's parameter limit
+
+
+def _chunks(values: Sequence, size: int = _IN_CHUNK):
+    for index in range(0, len(values), size):
+        yield values[index : index + size]
+
+
+def is_postgresql(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+class UsageWriter:
+    """The hot path: which of a batch's record ids are known, and bulk inserts of rated rows."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.driver = connection.connection.driver_connection
+        self.postgresql = is_postgresql(connection)
+        columns = ", ".join(USAGE_ROW_COLUMNS)
+        if self.postgresql:
+            self._copy_sql = f"COPY usage_records ({columns}) FROM STDIN"
+            self._known_sql = (
+                "SELECT record_id FROM usage_records WHERE record_id = ANY(%(ids)s) "
+                "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id = ANY(%(ids)s)"
+            )
+        else:
+            # Rows on time are `record + rated` (the record's line number as the unused ?1, and the
+            # period ?10 again as bill_period): one tuple concatenation per record, no slicing.
+            marks = ", ".join(f"?{n}" for n in range(2, 19))
+            self._insert_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?10, NULL)"
+            self._insert_late_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?19, ?20)"
+            self._known_sql = (
+                "SELECT record_id FROM usage_records WHERE record_id IN (SELECT value FROM json_each(?1)) "
+                "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id IN (SELECT value FROM json_each(?1))"
+            )
+
+    def known_ids(self, record_ids: list[str]) -> set[str]:
+        """The ids already stored, rated or in suspense (earlier files, or earlier batches of this one)."""
+        cursor = self.driver.cursor()
+        try:
+            if self.postgresql:
+                cursor.execute(self._known_sql, {"ids": record_ids})
+            else:
+                cursor.execute(self._known_sql, (json.dumps(record_ids),))
+            return {row[0] for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+
+    def insert_rated(self, on_time: list[tuple], late: list[tuple]) -> None:
+        """Store rated records: `on_time` rows are `record + rated` (billed in their own period),
+        `late` rows are `record + rated + (bill_period, note)`. The caller has removed known ids,
+        so no conflict is expected; a concurrent importer storing the same id fails this file's
+        transaction (the primary key), and the file is taken in again at the next poll."""
+        cursor = self.driver.cursor()
+        try:
+            if self.postgresql:
+                if on_time or late:
+                    with cursor.copy(self._copy_sql) as copy:
+                        write_row = copy.write_row
+                        for row in on_time:
+                            write_row(row[1:] + (row[9], None))
+                        for row in late:
+                            write_row(row[1:])
+            else:
+                if on_time:
+                    cursor.executemany(self._insert_sql, on_time)
+                if late:
+                    cursor.executemany(self._insert_late_sql, late)
+        finally:
+            cursor.close()
+
+
+def plans_of(connection: Connection, msisdns: Iterable[str]) -> dict[str, str]:
+    """msisdn -> plan code for the given numbers that are subscribers with a plan."""
+    found: dict[str, str] = {}
+    numbers = list(msisdns)
+    for chunk in _chunks(numbers):
+        rows = connection.execute(
+            select(subscribers.c.msisdn, subscribers.c.plan_code).where(
+                subscribers.c.msisdn.in_(chunk), subscribers.c.plan_code.is_not(None)
+            )
+        )
+        found.update((msisdn, plan) for msisdn, plan in rows)
+    return found
+
+
+def included_totals(connection: Connection, msisdns: Iterable[str], period: str) -> list[tuple[str, str, str, int]]:
+    """(msisdn, period, service, bundle units used) of stored records: the allowance counters' seed."""
+    rows: list[tuple[str, str, str, int]] = []
+    numbers = list(msisdns)
+    for chunk in _chunks(numbers):
+        result = connection.execute(
+            select(usage_totals.c.msisdn, usage_totals.c.period, usage_totals.c.service, func.sum(usage_totals.c.included))
+            .where(usage_totals.c.msisdn.in_(chunk), usage_totals.c.period == period)
+            .group_by(usage_totals.c.msisdn, usage_totals.c.period, usage_totals.c.service)
+        )
+        rows.extend((msisdn, p, service, int(used)) for msisdn, p, service, used in result)
+    return rows
+
+
+TOTAL_FIELDS = ("records", "quantity", "included", "billed", "retail_micros", "wholesale_micros")
+
+
+def add_totals(connection: Connection, deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+    """Add {(msisdn, period, bill_period, service): [records, quantity, included, billed, retail,
+    wholesale]} to usage_totals (insert, or add to the existing row)."""
+    if not deltas:
+        return
+    dialect = postgresql if is_postgresql(connection) else sqlite
+    statement = dialect.insert(usage_totals)
+    statement = statement.on_conflict_do_update(
+        index_elements=[usage_totals.c.msisdn, usage_totals.c.period, usage_totals.c.bill_period, usage_totals.c.service],
+        set_={name: usage_totals.c[name] + statement.excluded[name] for name in TOTAL_FIELDS},
+    )
+    rows = [
+        dict(zip(("msisdn", "period", "bill_period", "service") + TOTAL_FIELDS, key + tuple(values)))
+        for key, values in deltas.items()
+    ]
+    for chunk in _chunks(rows, 2_000):
+        connection.execute(statement, chunk)
+
+
+def rebuild_totals(connection: Connection, period: str, start: int, end: int) -> None:
+    """usage_totals of a usage period recomputed from its records (after a re-rating)."""
+    connection.execute(delete(usage_totals).where(usage_totals.c.period == period))
+    r = usage_records.c
+    source = (
+        select(
+            r.msisdn, r.period, r.bill_period, r.service, func.count(),
+            func.sum(r.included + r.chargeable), func.sum(r.included), func.sum(r.billed),
+            func.sum(r.retail_micros), func.sum(r.wholesale_micros),
+        )
+        .where(r.start_epoch >= start, r.start_epoch < end, r.period == period)
+        .group_by(r.msisdn, r.period, r.bill_period, r.service)
+    )
+    connection.execute(
+        insert(usage_totals).from_select(["msisdn", "period", "bill_period", "service", *TOTAL_FIELDS], source)
+    )
+
+
+def closed_period_set(connection: Connection) -> set[str]:
+    return set(connection.execute(select(closed_periods.c.period)).scalars())
+
+
+def close_period(connection: Connection, period: str, closed_at) -> None:
+    """What the bill run does when a period's bills are final (and tests, to make records late)."""
+    connection.execute(insert(closed_periods).values(period=period, closed_at=closed_at))
+
+
+def subscriber_totals(connection: Connection, msisdn: str, period: str) -> list[tuple]:
+    """usage_totals rows of one subscriber that concern bill period `period`, or usage period `period`."""
+    t = usage_totals.c
+    return list(
+        connection.execute(
+            select(t.period, t.bill_period, t.service, *[t[name] for name in TOTAL_FIELDS])
+            .where(t.msisdn == msisdn, (t.bill_period == period) | (t.period == period))
+            .order_by(t.bill_period, t.period, t.service)
+        )
+    )
+
+
+def suspense_count(connection: Connection) -> int:
+    return connection.execute(select(func.count()).select_from(usage_suspense)).scalar_one()
+
+
+def suspense_page(connection: Connection, after: tuple | None, limit: int) -> list:
+    """Suspense rows in rating order (start, msisdn, record id), `limit` after the key `after`."""
+    s = usage_suspense.c
+    query = select(usage_suspense).order_by(s.start_epoch, s.msisdn, s.record_id).limit(limit)
+    if after is not None:
+        query = query.where(tuple_(s.start_epoch, s.msisdn, s.record_id) > tuple_(*map(literal, after)))
+    return list(connection.execute(query))
+
+
+class RatedWholesaleTotals:
+    """The `WholesaleTotals` port of engine/hostnet/statements.py, from our own rating.
+
+    service -> (records, volume, amount in minor units) of the records whose **usage period** is
+    `period` (the host's statement is by usage month, whenever the records reached us; records in
+    suspense are not counted, since they have no price yet). Volume is seconds of call time,
+    messages, or bytes. The amount is the sum of the records' wholesale micro-units rounded **once
+    per service total** with the tariff's invoice rule, as the host rounds its statement lines;
+    rounding each record would drift by up to half a penny per record.
+    """
+
+    def __init__(self, minor_unit: int, rounding: str = "half_up"):
+        self.minor_unit = minor_unit
+        self.rounding = rounding
+
+    def totals(self, connection: Connection, period: str) -> dict[str, tuple[int, int, int]]:
+        t = usage_totals.c
+        rows = connection.execute(
+            select(t.service, func.sum(t.records), func.sum(t.quantity), func.sum(t.wholesale_micros))
+            .where(t.period == period)
+            .group_by(t.service)
+        )
+        return {
+            service: (int(records), int(volume), minor_units_from_micros(int(micros), self.minor_unit, self.rounding))
+            for service, records, volume, micros in rows
+        }
+
+
+def wholesale_totals_provider(config):
+    """A factory for `statements.register_wholesale_totals` built from a loaded config."""
+    from engine.rating.tariffs import FILE_NAME
+
+    operator = config.engine.operator
+    rounding = config[FILE_NAME].invoice_rounding
+    return lambda: RatedWholesaleTotals(operator.currency_minor_unit, rounding)
+
+
+__all__ = [
+    "RatedWholesaleTotals", "UsageWriter", "add_totals", "close_period", "closed_period_set", "included_totals",
+    "plans_of", "rebuild_totals", "subscriber_totals", "suspense_page", "wholesale_totals_provider",
+]

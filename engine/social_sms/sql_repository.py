@@ -1,0 +1,329 @@
+"""The `SocialRepository` port on SQLAlchemy Core, for one transaction.
+
+A repository is made per unit of work (one MO message, one CLI command) on the connection of that
+transaction, so every change a rule makes commits or rolls back together with the message being
+marked handled and the MTs it queued. `now` is the time of that unit of work: the port's methods
+take no clock, and `subscribers.updated_at` must still be stamped.
+
+Design choices:
+
+- **Rows point at subscribers by id.** The port speaks MSISDNs; the tables hold `subscribers.id`,
+  so a number change (a host lifecycle event) carries a person's follows, posts and gifts along.
+  Reads turn an MSISDN into an id with a scalar subquery inside the same statement; writes look the
+  id up first so an unknown number is a clear `UnknownSubscriber`, not a foreign-key error.
+- **A followee or author is a subscriber or a cause** (`followee_id` xor `followee_cause`), the SQL
+  form of the port's `cause_key(code)`; a cause's follows are then checked by the `causes` foreign
+  key like a subscriber's.
+- **`save_subscriber` writes only what changed** since this repository read the row. The rules
+  read a subscriber, `replace` a field and save it back; writing every column would put back a
+  status the host's acknowledgement changed meanwhile in another transaction.
+- **`notified_followers` is one streaming query** (`yield_per`, a server-side cursor on
+  PostgreSQL) joining follows to subscribers on the covering fan-out index, so a cause with 100,000
+  followers never becomes a list in memory.
+- **`claim_handle` relies on the unique index**, inside a SAVEPOINT, so two numbers claiming one
+  handle at once cannot both win and the loser's transaction is not poisoned on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Iterator
+
+from sqlalchemy import Connection, and_, case, delete, func, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.social_sms.ports import Follow, Gift, PendingGive, Post, Recipient, Subscriber, ThrottleState
+from engine.social_sms.timing import require_utc
+from engine.store.schema import (
+    follows,
+    gifts,
+    pending_gives,
+    posts,
+    sms_throttles,
+    social_actions,
+    subscribers,
+)
+
+CAUSE_PREFIX = "cause:"
+STREAM_CHUNK = 5000  # rows per fetch of the fan-out stream: bounded memory, few round trips
+
+
+class UnknownSubscriber(LookupError):
+    """A write named a number that has no subscriber row (the rules join before anything else)."""
+
+    def __init__(self, msisdn: str):
+        super().__init__(f"no subscriber {msisdn} (expected a number that has joined)")
+        self.msisdn = msisdn
+
+
+def _split_key(key: str) -> tuple[str | None, str | None]:
+    """A followee/author key as (MSISDN, cause code): exactly one is set."""
+    if key.startswith(CAUSE_PREFIX):
+        code = key.removeprefix(CAUSE_PREFIX)
+        if not code:
+            raise ValueError(f"{key!r} names no cause (expected 'cause:CODE')")
+        return None, code
+    return key, None
+
+
+# Columns the port's Subscriber maps to, by field name. `handle` changes only through claim_handle;
+# `joined_at` is set once, at insert.
+_SUBSCRIBER_COLUMNS = {
+    "kind": "kind",
+    "status": "status",
+    "language": "language",
+    "time_zone": "time_zone",
+    "cause": "cause_code",
+    "plan": "plan_code",
+    "opted_out": "opted_out",
+    "notifications_on": "notifications_on",
+}
+_UPDATABLE = tuple(_SUBSCRIBER_COLUMNS)
+assert set(_UPDATABLE) | {"msisdn", "handle", "joined_at"} == {f.name for f in fields(Subscriber)}, (
+    "Subscriber gained a field: map it to a column here"
+)
+
+
+class SqlSocialRepository:
+    def __init__(self, connection: Connection, now: datetime, default_time_zone: str):
+        """`default_time_zone` stands in for subscribers whose zone is not stored (a line the host
+        started without a JOIN): quiet hours then follow the operator's clock."""
+        self.connection = connection
+        self.now = require_utc(now)
+        self.default_time_zone = default_time_zone
+        self._read: dict[str, Subscriber] = {}  # as last read or written by this repository
+
+    # ------------------------------------------------------------------ subscribers
+
+    def _subscriber_query(self):
+        s = subscribers.c
+        return select(s.msisdn, s.kind, s.status, s.language, s.time_zone, s.created_at, s.handle, s.cause_code,
+                      s.plan_code, s.opted_out, s.notifications_on)
+
+    def _subscriber_from(self, row) -> Subscriber:
+        subscriber = Subscriber(
+            msisdn=row.msisdn, kind=row.kind, status=row.status, language=row.language,
+            time_zone=row.time_zone or self.default_time_zone, joined_at=row.created_at, handle=row.handle,
+            cause=row.cause_code, plan=row.plan_code, opted_out=bool(row.opted_out),
+            notifications_on=bool(row.notifications_on),
+        )
+        self._read[subscriber.msisdn] = subscriber
+        return subscriber
+
+    def get_subscriber(self, msisdn: str) -> Subscriber | None:
+        row = self.connection.execute(self._subscriber_query().where(subscribers.c.msisdn == msisdn)).first()
+        return self._subscriber_from(row) if row else None
+
+    def find_by_handle(self, handle: str) -> Subscriber | None:
+        row = self.connection.execute(self._subscriber_query().where(subscribers.c.handle == handle)).first()
+        return self._subscriber_from(row) if row else None
+
+    def save_subscriber(self, subscriber: Subscriber) -> None:
+        """Insert, or update the fields that differ from what this repository last read."""
+        known = self._read.get(subscriber.msisdn) or self.get_subscriber(subscriber.msisdn)
+        if known is None:
+            values = {column: getattr(subscriber, name) for name, column in _SUBSCRIBER_COLUMNS.items()}
+            self.connection.execute(subscribers.insert().values(
+                msisdn=subscriber.msisdn, created_at=subscriber.joined_at, updated_at=self.now, **values))
+            self._read[subscriber.msisdn] = replace(subscriber, handle=None)
+            return
+        changed = {column: getattr(subscriber, name) for name, column in _SUBSCRIBER_COLUMNS.items()
+                   if getattr(subscriber, name) != getattr(known, name)}
+        if changed:
+            self.connection.execute(
+                update(subscribers).where(subscribers.c.msisdn == subscriber.msisdn).values(updated_at=self.now, **changed))
+        self._read[subscriber.msisdn] = replace(subscriber, handle=known.handle, joined_at=known.joined_at)
+
+    def claim_handle(self, msisdn: str, handle: str) -> bool:
+        holder = self.connection.execute(select(subscribers.c.msisdn).where(subscribers.c.handle == handle)).scalar()
+        if holder == msisdn:
+            return True
+        if holder is not None:
+            return False
+        try:
+            with self.connection.begin_nested():
+                result = self.connection.execute(
+                    update(subscribers).where(subscribers.c.msisdn == msisdn).values(handle=handle, updated_at=self.now))
+        except IntegrityError:
+            return False  # another transaction claimed it between our check and our update
+        if result.rowcount == 0:
+            raise UnknownSubscriber(msisdn)
+        if msisdn in self._read:
+            self._read[msisdn] = replace(self._read[msisdn], handle=handle)
+        return True
+
+    def _id_of(self, msisdn: str):
+        """The subscriber id of a number, as a scalar subquery for use inside one statement."""
+        return select(subscribers.c.id).where(subscribers.c.msisdn == msisdn).scalar_subquery()
+
+    def _require_id(self, msisdn: str) -> int:
+        found = self.connection.execute(select(subscribers.c.id).where(subscribers.c.msisdn == msisdn)).scalar()
+        if found is None:
+            raise UnknownSubscriber(msisdn)
+        return found
+
+    # ------------------------------------------------------------------ follows
+
+    def _followee_condition(self, followee: str):
+        msisdn, code = _split_key(followee)
+        if code is not None:
+            return follows.c.followee_cause == code
+        return follows.c.followee_id == self._id_of(msisdn)
+
+    def get_follow(self, follower: str, followee: str) -> Follow | None:
+        row = self.connection.execute(
+            select(follows.c.notify, follows.c.created_at)
+            .where(follows.c.follower_id == self._id_of(follower), self._followee_condition(followee))
+        ).first()
+        return Follow(follower, followee, bool(row.notify), row.created_at) if row else None
+
+    def save_follow(self, follow: Follow) -> None:
+        """Insert, or replace the values of the existing follow, which keeps its place in the order."""
+        follower_id = self._require_id(follow.follower)
+        msisdn, code = _split_key(follow.followee)
+        followee_id = self._require_id(msisdn) if msisdn is not None else None
+        same = and_(follows.c.follower_id == follower_id,
+                    follows.c.followee_id == followee_id if followee_id is not None else follows.c.followee_cause == code)
+        result = self.connection.execute(
+            update(follows).where(same).values(notify=follow.notify, created_at=follow.created_at))
+        if result.rowcount == 0:
+            self.connection.execute(follows.insert().values(
+                follower_id=follower_id, followee_id=followee_id, followee_cause=code, notify=follow.notify,
+                created_at=follow.created_at))
+
+    def delete_follow(self, follower: str, followee: str) -> bool:
+        result = self.connection.execute(
+            delete(follows).where(follows.c.follower_id == self._id_of(follower), self._followee_condition(followee)))
+        return result.rowcount > 0
+
+    def following(self, follower: str, limit: int) -> list[Follow]:
+        followee = subscribers.alias("followee")
+        key = case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
+                   else_=followee.c.msisdn)
+        rows = self.connection.execute(
+            select(key.label("followee"), follows.c.notify, follows.c.created_at)
+            .select_from(follows.outerjoin(followee, followee.c.id == follows.c.followee_id))
+            .where(follows.c.follower_id == self._id_of(follower))
+            .order_by(follows.c.id.desc())
+            .limit(limit)
+        )
+        return [Follow(follower, row.followee, bool(row.notify), row.created_at) for row in rows]
+
+    def count_following(self, follower: str) -> int:
+        return self.connection.execute(
+            select(func.count()).select_from(follows).where(follows.c.follower_id == self._id_of(follower))
+        ).scalar_one()
+
+    def followers(self, followee: str, limit: int) -> list[str]:
+        return list(self.connection.execute(
+            select(subscribers.c.msisdn)
+            .select_from(follows.join(subscribers, subscribers.c.id == follows.c.follower_id))
+            .where(self._followee_condition(followee))
+            .order_by(follows.c.id.desc())
+            .limit(limit)
+        ).scalars())
+
+    def count_followers(self, followee: str) -> int:
+        return self.connection.execute(
+            select(func.count()).select_from(follows).where(self._followee_condition(followee))
+        ).scalar_one()
+
+    def notified_followers(self, followee: str) -> Iterator[Recipient]:
+        s = subscribers.c
+        query = (
+            select(s.msisdn, s.language, func.coalesce(s.time_zone, self.default_time_zone))
+            .select_from(follows.join(subscribers, s.id == follows.c.follower_id))
+            .where(self._followee_condition(followee), follows.c.notify.is_(True), s.notifications_on.is_(True),
+                   s.opted_out.is_(False))
+        )
+        # On the statement, not the connection: Connection.execution_options changes the connection
+        # in place, and the outbox's executemany on the same connection cannot use a server cursor.
+        result = self.connection.execute(query.execution_options(yield_per=STREAM_CHUNK))
+        try:
+            for msisdn, language, time_zone in result:
+                yield Recipient(msisdn, language, time_zone)
+        finally:
+            result.close()  # a consumer that stops early must not leave the server-side cursor open
+
+    # ------------------------------------------------------------------ posts
+
+    def _author_condition(self, author: str):
+        msisdn, code = _split_key(author)
+        if code is not None:
+            return posts.c.author_cause == code
+        return posts.c.author_id == self._id_of(msisdn)
+
+    def add_post(self, post: Post) -> None:
+        msisdn, code = _split_key(post.author)
+        author_id = self._require_id(msisdn) if msisdn is not None else None
+        self.connection.execute(posts.insert().values(
+            author_id=author_id, author_cause=code, text=post.text, created_at=post.created_at))
+
+    def recent_posts(self, author: str, since: datetime) -> list[Post]:
+        rows = self.connection.execute(
+            select(posts.c.text, posts.c.created_at)
+            .where(self._author_condition(author), posts.c.created_at > since)
+            .order_by(posts.c.created_at, posts.c.id)
+        )
+        return [Post(author, row.text, row.created_at) for row in rows]
+
+    # ------------------------------------------------------------------ per-sender limits
+
+    def record_action(self, msisdn: str, action: str, at: datetime) -> None:
+        self.connection.execute(social_actions.insert().values(
+            subscriber_id=self._require_id(msisdn), action=action, at=at))
+
+    def count_actions(self, msisdn: str, action: str, since: datetime) -> int:
+        return self.connection.execute(
+            select(func.count()).select_from(social_actions).where(
+                social_actions.c.subscriber_id == self._id_of(msisdn), social_actions.c.action == action,
+                social_actions.c.at > since)
+        ).scalar_one()
+
+    # ------------------------------------------------------------------ flood control
+
+    def get_throttle(self, msisdn: str) -> ThrottleState | None:
+        row = self.connection.execute(
+            select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(sms_throttles.c.msisdn == msisdn)
+        ).first()
+        return ThrottleState(row.milli_tokens, row.updated_at) if row else None
+
+    def save_throttle(self, msisdn: str, state: ThrottleState) -> None:
+        values = {"milli_tokens": state.milli_tokens, "updated_at": state.updated_at}
+        result = self.connection.execute(update(sms_throttles).where(sms_throttles.c.msisdn == msisdn).values(**values))
+        if result.rowcount == 0:
+            self.connection.execute(sms_throttles.insert().values(msisdn=msisdn, **values))
+
+    # ------------------------------------------------------------------ gifts
+
+    def get_pending_give(self, msisdn: str) -> PendingGive | None:
+        row = self.connection.execute(
+            select(pending_gives.c.amount_minor, pending_gives.c.cause_code, pending_gives.c.expires_at)
+            .where(pending_gives.c.subscriber_id == self._id_of(msisdn))
+        ).first()
+        return PendingGive(row.amount_minor, row.cause_code, row.expires_at) if row else None
+
+    def set_pending_give(self, msisdn: str, pending: PendingGive | None) -> None:
+        if pending is None:
+            self.connection.execute(delete(pending_gives).where(pending_gives.c.subscriber_id == self._id_of(msisdn)))
+            return
+        subscriber_id = self._require_id(msisdn)
+        values = {"amount_minor": pending.amount_minor, "cause_code": pending.cause, "expires_at": pending.expires_at}
+        result = self.connection.execute(
+            update(pending_gives).where(pending_gives.c.subscriber_id == subscriber_id).values(**values))
+        if result.rowcount == 0:
+            self.connection.execute(pending_gives.insert().values(subscriber_id=subscriber_id, **values))
+
+    def add_gift(self, gift: Gift) -> None:
+        self.connection.execute(gifts.insert().values(
+            subscriber_id=self._require_id(gift.msisdn), period=gift.period, amount_minor=gift.amount_minor,
+            cause_code=gift.cause, created_at=gift.created_at))
+
+    def gifts_in_period(self, msisdn: str, period: str) -> list[Gift]:
+        rows = self.connection.execute(
+            select(gifts.c.amount_minor, gifts.c.cause_code, gifts.c.created_at)
+            .where(gifts.c.subscriber_id == self._id_of(msisdn), gifts.c.period == period)
+            .order_by(gifts.c.id)
+        )
+        return [Gift(msisdn, period, row.amount_minor, row.cause_code, row.created_at) for row in rows]

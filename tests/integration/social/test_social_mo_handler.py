@@ -1,0 +1,155 @@
+"""The SMS commands end to end at the database: an MO stored by the Inbox, handled by MoWorker with
+the social handler, replies and fan-out in mt_messages, state in the social tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from itertools import count
+
+import pytest
+from sqlalchemy import select
+from twisted.internet.task import Clock
+
+from engine.service.mo_worker import MoWorker
+from engine.smpp import intake
+from engine.smpp.inbox import Inbox
+from engine.smpp.outbox import Outbox
+from engine.social_sms.memory_repository import FixedBilling
+from engine.social_sms.ports import BillPreview
+from engine.social_sms.testing import make_context
+from engine.social_sms.wiring import prepare_sms_handler
+from engine.store.schema import causes, follows, gifts, mo_messages, mt_messages, pending_gives, provisioning_requests, subscribers
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)  # 12:00 in London and 13:00 in Paris: not quiet
+ANN, BOB, DAN, ZOE = "+447400000001", "+447400000002", "+447400000004", "+447400000009"
+CAT = "+33612345678"  # another network, in France: a social member on Paris time
+
+
+class Phones:
+    """Texts from phones to the short code, through the same store and worker as the engine."""
+
+    def __init__(self, database):
+        self.database = database
+        self.now = NOW
+        self.inbox = Inbox()
+        outbox = Outbox("767")
+        billing = FixedBilling({ANN: BillPreview("2026-11", 1234, 600, 3, 1_500_000)}, period="2026-11")
+        handler = prepare_sms_handler(database, make_context(), lambda connection: billing, outbox, NOW)
+        self.worker = MoWorker(Clock(), database, self.inbox, outbox, {"sms": handler}, "node-1",
+                               utc_now=lambda: self.now)
+        self._digests = count()
+
+    def text(self, sender: str, body: str, at: datetime | None = None) -> list[str]:
+        """Send one SMS; returns the replies it got (texts of the MTs answering it)."""
+        self.now = at or self.now
+        arrived = intake.SmsArrived(sender, "767", body, 0, f"test-{next(self._digests)}")
+        with self.database.begin() as connection:
+            mo_id = self.inbox.store(connection, arrived, "host-a", self.now)
+        assert self.worker.work() == 1
+        with self.database.connect() as connection:
+            state = connection.execute(select(mo_messages.c.state, mo_messages.c.error).where(mo_messages.c.id == mo_id)).one()
+            assert state == ("handled", None), state
+            return list(connection.execute(
+                select(mt_messages.c.text).where(mt_messages.c.reply_to_mo_id == mo_id, mt_messages.c.message_class == "reply")
+                .order_by(mt_messages.c.id)).scalars())
+
+    def mts(self, message_class: str, since_id: int = 0) -> list[tuple]:
+        with self.database.connect() as connection:
+            return connection.execute(
+                select(mt_messages.c.destination_addr, mt_messages.c.text, mt_messages.c.not_before,
+                       mt_messages.c.reply_to_mo_id, mt_messages.c.source_addr)
+                .where(mt_messages.c.message_class == message_class, mt_messages.c.id > since_id)
+                .order_by(mt_messages.c.destination_addr)).all()
+
+    def last_mt_id(self) -> int:
+        with self.database.connect() as connection:
+            return connection.execute(select(mt_messages.c.id).order_by(mt_messages.c.id.desc())).scalars().first() or 0
+
+    def row(self, table, *where):
+        with self.database.connect() as connection:
+            return connection.execute(select(table).where(*where)).all()
+
+
+@pytest.fixture
+def phones(database):
+    return Phones(database)
+
+
+def test_join_from_our_number_makes_an_activating_line_and_asks_the_host(phones):
+    [welcome, named] = phones.text(ANN, "JOIN ann")
+    assert "being activated" in welcome and named == "Your name is now @ann."
+    [ann] = phones.row(subscribers, subscribers.c.msisdn == ANN)
+    assert (ann.kind, ann.status, ann.plan_code, ann.handle, ann.time_zone) == ("line", "activating", "basic", "ann", "Europe/London")
+    [request] = phones.row(provisioning_requests, provisioning_requests.c.msisdn == ANN)
+    assert (request.action, request.plan_code, request.state) == ("activate", "basic", "queued")
+    assert phones.text(ANN, "JOIN") == ["You are already a member of People's Mobile. Text HELP for commands."]
+    assert len(phones.row(provisioning_requests)) == 1  # asked once
+
+    [welcome] = phones.text(CAT, "INSCRIPTION")
+    assert welcome.startswith("Bienvenue")
+    [cat] = phones.row(subscribers, subscribers.c.msisdn == CAT)
+    assert (cat.kind, cat.status, cat.language, cat.time_zone) == ("social", "active", "fr", "Europe/Paris")
+    assert len(phones.row(provisioning_requests)) == 1  # nothing to activate for another network's number
+
+
+def test_cause_follow_post_quiet_hours_stop_and_give(phones):
+    for number, name in ((ANN, "ann"), (BOB, "bob"), (DAN, "dan"), (ZOE, "zoe")):
+        phones.text(number, f"JOIN {name}")
+    phones.text(CAT, "INSCRIPTION cat")
+    assert phones.text(ANN, "CAUSE water")[0].startswith("Thank you! 10% of your bill now goes to Clean Water Fund")
+    assert phones.row(subscribers, subscribers.c.msisdn == ANN)[0].cause_code == "water"
+
+    for number in (BOB, CAT, DAN, ZOE):
+        phones.text(number, "FOLLOW ann" if number != CAT else "SUIVRE ann")
+    assert len(phones.row(follows)) == 4
+    assert phones.text(ZOE, "OFF ann") == ["Posts from @ann are muted."]
+    assert phones.text(DAN, "STOP")[0].startswith("People's Mobile: you are unsubscribed")
+
+    before = phones.last_mt_id()
+    assert phones.text(ANN, "POST Hello from the rally") == ["Posted. Followers reached: 2."]
+    fanout = phones.mts("fanout", before)
+    # Not DAN (STOP), not ZOE (OFF for ann), not ann herself; sent now, from the short code.
+    assert fanout == [(CAT, "@ann: Hello from the rally", NOW, None, "767"),
+                      (BOB, "@ann: Hello from the rally", NOW, None, "767")]
+
+    # 22:30 in London, 23:30 in Paris: quiet hours, so each follower gets it at 08:00 local time.
+    late = datetime(2026, 11, 27, 22, 30, tzinfo=timezone.utc)
+    before = phones.last_mt_id()
+    assert phones.text(ANN, "POST Late news", at=late) == ["Posted. Followers reached: 2."]
+    held = {to: not_before for to, _, not_before, *_ in phones.mts("fanout", before)}
+    assert held == {BOB: datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc),
+                    CAT: datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)}
+
+    # After STOP, DAN is out of every fan-out until JOIN again.
+    phones.now = NOW + timedelta(days=1)
+    phones.text(DAN, "JOIN")
+    before = phones.last_mt_id()
+    phones.text(ANN, "POST Back in the morning")
+    assert {to for to, *_ in phones.mts("fanout", before)} == {BOB, CAT, DAN}
+
+    # A direct message is queued for its recipient, not as a reply to the sender's MO.
+    before = phones.last_mt_id()
+    assert phones.text(BOB, "DM ann see you there") == ["Sent to @ann."]
+    assert phones.mts("dm", before) == [(ANN, "DM @bob: see you there", phones.now, None, "767")]
+
+    # GIVE then YES: a gift on this period's bill, 100% to the cause.
+    assert phones.text(ANN, "GIVE 5 water") == [
+        "Give £5.00 to Clean Water Fund on your next bill? Reply YES within 10 min, or NO."]
+    assert len(phones.row(pending_gives)) == 1
+    assert phones.text(ANN, "YES") == ["Thank you! £5.00 to Clean Water Fund is on your next bill."]
+    [gift] = phones.row(gifts)
+    assert (gift.period, gift.amount_minor, gift.cause_code) == ("2026-11", 500, "water")
+    assert phones.row(pending_gives) == []
+
+    [bill] = phones.text(ANN, "BILL")
+    assert "£12.34" in bill and "£5.00" in bill
+
+
+def test_unknown_sender_and_unparsable_numbers_change_nothing(phones):
+    assert phones.text(ZOE, "FOLLOW ann") == ["You are not a member of People's Mobile yet. Text JOIN to sign up, or HELP."]
+    assert phones.row(subscribers) == []
+    assert phones.text("not-a-number", "JOIN") == []  # ignored: no reply to confirm anything
+
+
+def test_setup_syncs_the_causes_table(phones):
+    assert {row.code: row.active for row in phones.row(causes)} == {"water": True, "foodbank": True, "climate": True}
