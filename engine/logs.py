@@ -67,6 +67,8 @@ def configure_logging(level: str = "INFO", log_format: str = "text", stream=None
     root.setLevel(level)
     # Alembic narrates every migration context at INFO; the CLI reports the outcome itself.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # Twisted narrates every factory start and stop at INFO; the engine logs its own lifecycle.
+    logging.getLogger("twisted").setLevel(max(logging.WARNING, root.level))
     _bridge_twisted()
 
 

@@ -71,7 +71,9 @@ class EngineParts:
 
 
 class EngineService:
-    def __init__(self, reactor, config: Config, database: Engine, parts: EngineParts, metrics: EngineMetrics | None = None):
+    def __init__(self, reactor, config: Config, database: Engine,
+                 parts: EngineParts | Callable[["EngineService"], EngineParts], metrics: EngineMetrics | None = None):
+        """`parts` may be a function of the service: handlers need the service's one outbox."""
         self.reactor = reactor
         self.config = config
         self.database = database
@@ -83,6 +85,8 @@ class EngineService:
                              "ucs2" if engine.smpp.default_data_coding == "ucs2-only" else "gsm")
         smpp = engine.smpp
         self.inbox = Inbox(smpp.dedupe_window_seconds, smpp.reassembly_timeout_seconds, smpp.incomplete_messages)
+        if callable(parts):
+            parts = parts(self)
         retry = RetryPolicy(smpp.retry_first_seconds, smpp.retry_max_seconds, smpp.retry_max_attempts,
                             smpp.throttle_pause_seconds)
         self.dispatcher = MtDispatcher(reactor, database, self.outbox, self.node, retry=retry, metrics=self.metrics,

@@ -36,6 +36,10 @@ REPLIES: dict[str, frozenset[str]] = {
     for key, names in {
         "welcome_mobile": {"program", "share", "short_code"},
         "welcome_social": {"program"},
+        # Notices from the host network's answers (engine/hostnet): the line is live, or it is not.
+        "line_active": {"program", "plan_code", "share"},
+        "line_activation_failed": {"program", "reason", "care_number"},
+        "welcome": {"program", "plan_code", "share"},
         "welcome_back": {"program"},
         "already_member": {"program"},
         "not_member": {"program"},
