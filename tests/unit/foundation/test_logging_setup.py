@@ -31,5 +31,7 @@ def test_twisted_log_events_arrive_in_stdlib_logging():
 
     stream = io.StringIO()
     configure_logging("INFO", "text", stream=stream)
-    Logger(namespace="engine.twisted_test").info("reactor says {what}", what="hello")
+    Logger(namespace="engine.twisted_test").warn("reactor says {what}", what="hello")
+    Logger(namespace="engine.twisted_test").info("factory chatter")
     assert "reactor says hello" in stream.getvalue()
+    assert "factory chatter" not in stream.getvalue()  # Twisted's INFO narration is kept out
