@@ -91,11 +91,3 @@ def test_db_upgrade_with_json_logs_keeps_stdout_for_the_result(tmp_path):
     entries = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(entry["logger"] == "engine.store.migrate" and "upgraded" in entry["message"] for entry in entries)
     assert "upgraded schema from empty" in result.stdout
-
-
-def test_demo_runs_on_the_default_sqlite_database(tmp_path):
-    copy_project_config(tmp_path)
-    result = run_tpo("demo", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "var" / "tpo.db").exists()
-    assert "Demo finished." in result.stdout
