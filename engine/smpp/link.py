@@ -241,7 +241,8 @@ class BindLink:
         was_bound = self._bound_protocol is protocol
         self._bound_protocol = None
         if was_bound or outstanding_refs:
-            log.warning("bind %s: link down (%s); %d submit(s) in flight requeued", self.name, reason, len(outstanding_refs))
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "bind %s: link down (%s); %d submit(s) in flight requeued", self.name, reason, len(outstanding_refs))
             self.listener.link_lost(self, tuple(outstanding_refs), reason)
 
     def _protocol_gone(self, protocol: SmppLinkProtocol) -> None:

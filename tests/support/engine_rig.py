@@ -18,8 +18,14 @@ def echo_handler(connection, message, now):
     return [OutgoingMessage(message.source, f"echo: {message.text}", "reply", reply_to_mo_id=message.id)]
 
 
-def rig_config(tmp_path: Path, port: int, password: str = "secret", extra_smpp: str = "", bind_mode: str = "transceiver"):
+def rig_config(tmp_path: Path, port: int, password: str = "secret", extra_smpp: str = "", bind_mode: str = "transceiver",
+               edit_config=None):
     directory = copy_project_config(tmp_path)
+    replace_in(directory / "social.toml", "[quiet_hours]\nenabled = true", "[quiet_hours]\nenabled = false")
+    engine_text = (directory / "engine.toml").read_text()
+    (directory / "engine.toml").write_text(engine_text.replace('"var/hostnet/', f'"{tmp_path}/hostnet/'))
+    if edit_config is not None:
+        edit_config(directory)
     engine_toml = directory / "engine.toml"
     replace_in(engine_toml, "port = 2775", f"port = {port}\nreconnect_min_seconds = 0.05\nreconnect_max_seconds = 0.2")
     replace_in(engine_toml, 'password = "secret"', f'password = "{password}"')
@@ -33,13 +39,20 @@ def rig_config(tmp_path: Path, port: int, password: str = "secret", extra_smpp: 
 
 class Rig:
     def __init__(self, tmp_path: Path, database, handlers=None, password: str = "secret", extra_smpp: str = "",
-                 bind_mode: str = "transceiver", **simulator_options):
+                 bind_mode: str = "transceiver", real_rules: bool = False, edit_config=None, **simulator_options):
+        """`real_rules`: the engine's own command rules and host folders (engine.service.assembly)
+        instead of the echo handler; `edit_config(directory)` may change the copied config first."""
         self.simulator = SmscSimulator(reactor, accounts={"tpo": "secret"}, **simulator_options)
         self.listening = self.simulator.listen(0)
-        self.config = rig_config(tmp_path, self.simulator.port, password, extra_smpp, bind_mode)
+        self.config = rig_config(tmp_path, self.simulator.port, password, extra_smpp, bind_mode, edit_config)
         self.database = database
-        parts = EngineParts(handlers=handlers or {"sms": echo_handler})
-        self.engine = EngineService(reactor, self.config, database, parts)
+        if real_rules:
+            from engine.service.assembly import build_engine
+
+            self.engine = build_engine(reactor, self.config, database)
+        else:
+            parts = EngineParts(handlers=handlers or {"sms": echo_handler})
+            self.engine = EngineService(reactor, self.config, database, parts)
 
     def start(self):
         self.engine.start(listen_http=False)
