@@ -27,7 +27,9 @@ def rig_config(tmp_path: Path, port: int, password: str = "secret", extra_smpp: 
     if edit_config is not None:
         edit_config(directory)
     engine_toml = directory / "engine.toml"
-    replace_in(engine_toml, "port = 2775", f"port = {port}\nreconnect_min_seconds = 0.05\nreconnect_max_seconds = 0.2")
+    # Every bind (a test may add more) points at the simulator and reconnects quickly.
+    engine_toml.write_text(engine_toml.read_text().replace(
+        "port = 2775", f"port = {port}\nreconnect_min_seconds = 0.05\nreconnect_max_seconds = 0.2"))
     replace_in(engine_toml, 'password = "secret"', f'password = "{password}"')
     replace_in(engine_toml, 'mode = "transceiver"', f'mode = "{bind_mode}"')
     replace_in(engine_toml, 'long_messages = "udh"', 'long_messages = "udh"\nretry_first_seconds = 0.05\n'
@@ -39,10 +41,11 @@ def rig_config(tmp_path: Path, port: int, password: str = "secret", extra_smpp: 
 
 class Rig:
     def __init__(self, tmp_path: Path, database, handlers=None, password: str = "secret", extra_smpp: str = "",
-                 bind_mode: str = "transceiver", real_rules: bool = False, edit_config=None, **simulator_options):
+                 bind_mode: str = "transceiver", real_rules: bool = False, edit_config=None, accounts=None,
+                 **simulator_options):
         """`real_rules`: the engine's own command rules and host folders (engine.service.assembly)
         instead of the echo handler; `edit_config(directory)` may change the copied config first."""
-        self.simulator = SmscSimulator(reactor, accounts={"tpo": "secret"}, **simulator_options)
+        self.simulator = SmscSimulator(reactor, accounts=accounts or {"tpo": "secret"}, **simulator_options)
         self.listening = self.simulator.listen(0)
         self.config = rig_config(tmp_path, self.simulator.port, password, extra_smpp, bind_mode, edit_config)
         self.database = database

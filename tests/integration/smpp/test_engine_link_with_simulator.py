@@ -165,3 +165,99 @@ def test_graceful_stop_with_messages_in_flight_loses_nothing(tmp_path, database)
     assert states["submitted"] + states["queued"] == 500
     assert states["submitted"] == sum(accepted_per_destination(rig.simulator).values())
     yield rig.simulator.stop()
+
+
+SECOND_BIND = """
+[[smpp.binds]]
+name = "host-b"
+host = "127.0.0.1"
+port = 2775
+system_id = "tpob"
+password = "secret"
+window = 64
+throughput_per_second = 100000
+"""
+
+
+def add_second_bind(directory):
+    with open(directory / "engine.toml", "a") as engine_toml:
+        engine_toml.write(SECOND_BIND)
+
+
+@pytest_twisted.inlineCallbacks
+def test_traffic_is_spread_over_several_binds_to_one_host(tmp_path, database):
+    rig = Rig(tmp_path, database, receipts=False, edit_config=add_second_bind,
+              accounts={"tpo": "secret", "tpob": "secret"})
+    yield rig.start()
+    try:
+        assert sorted(link.name for link in rig.engine.links) == ["host-a", "host-b"]
+        rig.enqueue([OutgoingMessage(f"+4474007{n:05d}", "spread") for n in range(600)])
+        yield eventually(lambda: mt_states(database)["submitted"] == 600, timeout=20)
+        per_bind = Counter(record.system_id for record in rig.simulator.received if record.status == 0)
+        assert sum(per_bind.values()) == 600
+        assert per_bind["tpo"] >= 100 and per_bind["tpob"] >= 100
+    finally:
+        yield rig.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_transmitter_and_receiver_pair_carries_both_directions(tmp_path, database):
+    rig = Rig(tmp_path, database, bind_mode="transmitter_receiver", receipt_delay=0.01)
+    yield rig.start()
+    try:
+        assert sorted(link.mode for link in rig.engine.links) == ["receiver", "transmitter"]
+        modes = sorted(bind["mode"] for bind in rig.simulator.binds())
+        assert modes == ["receiver", "transmitter"]
+        phone = rig.simulator.handset("+447400800001")
+        yield phone.send_mo("over the pair")
+        yield phone.wait_for_messages(1)
+        assert phone.inbox[-1] == "echo: over the pair"
+        yield eventually(lambda: mt_states(database)["delivered"] == 1)  # the receipt came on the receiver
+    finally:
+        yield rig.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_garbage_from_the_smsc_gets_generic_nack_and_the_link_stays_up(tmp_path, database):
+    rig = Rig(tmp_path, database, receipts=False)
+    yield rig.start()
+    try:
+        assert rig.simulator.faults.send_malformed("unknown_command") == 1
+        assert rig.simulator.faults.send_malformed("truncated_deliver_sm") == 1
+        phone = rig.simulator.handset("+447400800002")
+        yield phone.send_mo("still there?")
+        yield phone.wait_for_messages(1)
+        assert phone.inbox[-1] == "echo: still there?"
+        assert rig.engine.links[0].is_bound
+        assert rig.simulator.generic_nacks_received == 2  # one for each PDU we could not read
+    finally:
+        yield rig.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_an_mo_whose_acknowledgement_was_lost_is_redelivered_and_handled_once(tmp_path, database):
+    rig = Rig(tmp_path, database, receipts=False, redelivery_delay=0.2)
+    link = rig.engine.links[0]
+    real_acknowledge = link.acknowledge
+    lost = []
+
+    def lose_the_first_ack(sequence, status=0):
+        if not lost:
+            lost.append(sequence)  # stored, but the SMSC never hears back: as if we crashed here
+            return True
+        return real_acknowledge(sequence, status)
+
+    link.acknowledge = lose_the_first_ack
+    yield rig.start()
+    try:
+        phone = rig.simulator.handset("+447400800003")
+        outcome = yield phone.send_mo("only once please")
+        assert outcome.accepted and outcome.attempts == 2
+        yield phone.wait_for_messages(1)
+        from twisted.internet import reactor, task
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        with database.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(mo_messages)).scalar_one() == 1
+        assert phone.inbox == ["echo: only once please"]
+    finally:
+        yield rig.stop()
