@@ -96,18 +96,26 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _notifier():
-    # Until `tpo run` wires the outbox and message catalogue, notifications from a CLI poll are logged.
-    from engine.hostnet.provisioning import LoggingNotifier
+def _notifier(config):
+    """Notices go to the outbox, as in `tpo run`; the running engine sends them."""
+    from engine.service.notices import CatalogueNotifier
+    from engine.social_sms.context import SocialContext
+    from engine.social_sms.wiring import outbox_for
 
-    return LoggingNotifier()
+    return CatalogueNotifier(SocialContext.from_config(config), outbox_for(config))
+
+
+def _our_wholesale_totals(config):
+    from engine.rating.store import wholesale_totals_provider
+
+    return wholesale_totals_provider(config)()
 
 
 def poll_once(args) -> int:
     from engine.hostnet.provisioning import poll_host_folders
 
     config = context.load(args)
-    report = poll_host_folders(context.database(config), config, _notifier())
+    report = poll_host_folders(context.database(config), config, _notifier(config), _our_wholesale_totals(config))
     for kind, results in report.taken_in.items():
         for result in results:
             detail = result.reason or ", ".join(f"{k} {v}" for k, v in result.summary.items())
@@ -169,7 +177,7 @@ def queue_request(args) -> int:
 
 def print_reconciliation(args) -> int:
     from engine.hostnet.settings import FileRefused, check_period, hostnet_settings
-    from engine.hostnet.statements import format_report, read_our_totals_file, reconcile_period, registered_wholesale_totals
+    from engine.hostnet.statements import format_report, read_our_totals_file, reconcile_period
 
     config = context.load(args)
     operator = config.engine.operator
@@ -183,12 +191,7 @@ def print_reconciliation(args) -> int:
         except (FileRefused, OSError) as error:
             return _fail(f"--our-totals {args.our_totals}: {error}")
     else:
-        ours = registered_wholesale_totals()
-        if ours is None:
-            return _fail(
-                "our wholesale totals are not available yet: rating does not provide them in this build "
-                "(give --our-totals FILE, a file in the statement format)"
-            )
+        ours = _our_wholesale_totals(config)
     with context.database(config).connect() as connection:
         report = reconcile_period(connection, period, ours, hostnet_settings(config).reconciliation)
     for line in format_report(report, operator.currency, operator.currency_minor_unit):

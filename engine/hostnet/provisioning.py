@@ -58,13 +58,6 @@ class Notifier(Protocol):
     def notify(self, connection: Connection, msisdn: str, message_key: str, values: dict, now: datetime) -> None: ...
 
 
-class LoggingNotifier:
-    """Stands in until the outbox is wired: logs what would have been sent, sends nothing."""
-
-    def notify(self, connection: Connection, msisdn: str, message_key: str, values: dict, now: datetime) -> None:
-        log.warning("notification %s to %s not sent (no outbox wired): %s", message_key, msisdn, values)
-
-
 class ProvisioningError(ValueError):
     """A request that cannot be made; the message says why, for the operator or the caller."""
 
@@ -368,7 +361,7 @@ def poll_host_folders(
     from engine.hostnet.inbound import poll_folder
     from engine.hostnet.lifecycle import LifecycleEventHandler
     from engine.hostnet.settings import hostnet_settings
-    from engine.hostnet.statements import StatementHandler, registered_wholesale_totals
+    from engine.hostnet.statements import StatementHandler
 
     clock = clock or (lambda: datetime.now(timezone.utc))
     settings = hostnet_settings(config)
@@ -378,7 +371,7 @@ def poll_host_folders(
         "acknowledgements": AcknowledgementHandler(notifier),
         "events": LifecycleEventHandler(notifier, operator.default_region, plans, clock),
         "statements": StatementHandler(
-            operator.currency, settings, wholesale_totals or registered_wholesale_totals(), clock
+            operator.currency, settings, wholesale_totals, clock
         ),
     }
     folders = host_folders(config)
@@ -390,7 +383,7 @@ def poll_host_folders(
 
 
 __all__ = [
-    "FlushResult", "LoggingNotifier", "Notifier", "OverdueCheck", "PROVISIONING_COLUMNS", "ProvisioningError",
+    "FlushResult", "Notifier", "OverdueCheck", "PROVISIONING_COLUMNS", "ProvisioningError",
     "ProvisioningRequest", "ProvisioningService", "check_overdue", "find_request", "flush_requests", "is_overdue",
     "open_requests", "poll_host_folders", "provisioning_file_name",
 ]

@@ -8,10 +8,9 @@ reconciliation lie, so any bad line refuses the file (the refusal note lists the
 A service absent from the statement is zero. A corrected statement for the same period is stored
 as a new statement; the newest one is the period's statement.
 
-Our side comes through the `WholesaleTotals` port: until the rating subsystem stores rated usage,
-the engine has no source of its own, so `tpo hostnet reconcile` takes `--our-totals FILE` (a file in
-the statement format) or a provider registered with `register_wholesale_totals`; the lead wires the
-rating's provider there when it lands.
+Our side comes through the `WholesaleTotals` port, implemented over the rated usage by
+`engine.rating.store.RatedWholesaleTotals`; `tpo hostnet reconcile --our-totals FILE` (a file in the
+statement format) replaces it, e.g. to check a figure finance computed elsewhere.
 
 Reconciliation is pure (`reconcile`): differences are host minus ours, and a service's amounts agree
 when the difference is within the configured tolerance (`ReconciliationSection`). Records and volume
@@ -68,18 +67,6 @@ class WholesaleTotals(Protocol):
     """
 
     def totals(self, connection: Connection, period: str) -> dict[str, tuple[int, int, int]]: ...
-
-
-_PROVIDER: list[Callable[[], WholesaleTotals]] = []
-
-
-def register_wholesale_totals(factory: Callable[[], WholesaleTotals]) -> None:
-    """The hook for the rating subsystem: `tpo hostnet reconcile` and `tpo run` use this provider."""
-    _PROVIDER[:] = [factory]
-
-
-def registered_wholesale_totals() -> WholesaleTotals | None:
-    return _PROVIDER[0]() if _PROVIDER else None
 
 
 class FixedWholesaleTotals:

@@ -242,7 +242,7 @@ class RatedWholesaleTotals:
 
 
 def wholesale_totals_provider(config):
-    """A factory for `statements.register_wholesale_totals` built from a loaded config."""
+    """A factory of the hostnet `WholesaleTotals` port over the rated usage, from a loaded config."""
     from engine.rating.tariffs import FILE_NAME
 
     operator = config.engine.operator

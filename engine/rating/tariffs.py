@@ -349,7 +349,7 @@ def _cross_check(config) -> list[ConfigProblem]:
     ]
 
 
-register_file(FILE_NAME, TariffsFile)
+register_file(FILE_NAME, TariffsFile, required=True)
 register_cross_check(_cross_check)
 
 

@@ -70,10 +70,10 @@ def engine_parts(service: EngineService, config: Config, database: Engine) -> En
                     "rate records held in suspense whose subscriber has appeared"),
         IntervalJob("ussd-expiry", 30, lambda: expire_ussd_sessions(database, service.utc_now()),
                     "close USSD dialogues past their timeout"),
-        IntervalJob("ussd-gauge", 5, refresh_ussd_gauge, "refresh the open USSD sessions gauge"),
     ]
     return EngineParts(
         handlers=handlers,
         folder_pollers=[FolderPoller("host network folders", poll_host_network), FolderPoller("usage inbox", poll_usage)],
         extra_jobs=jobs,
+        gauges=[refresh_ussd_gauge],
     )

@@ -68,6 +68,8 @@ class EngineParts:
     handlers: dict[str, MessageHandler]
     folder_pollers: list[FolderPoller] = field(default_factory=list)
     extra_jobs: list[IntervalJob] = field(default_factory=list)
+    # Refreshed on every node (not only the scheduling one): each node exports its own metrics.
+    gauges: list[Callable[[], None]] = field(default_factory=list)
 
 
 class EngineService:
@@ -110,6 +112,9 @@ class EngineService:
         self._folder_loop = task.LoopingCall(self.poll_folders)
         self._folder_loop.clock = reactor
         self.jobs = self._standard_jobs() + parts.extra_jobs
+        self.gauges = [self.refresh_gauges, *parts.gauges]
+        self._gauge_loop = task.LoopingCall(self._refresh_all_gauges)
+        self._gauge_loop.clock = reactor
         self.scheduler = None
         self.http_port = None
         self.running = False
@@ -120,7 +125,6 @@ class EngineService:
         return [
             IntervalJob("mo-parts-expiry", 10, self.expire_mo_parts, "settle long messages whose parts stopped coming"),
             IntervalJob("receipts", 30, self.receiver.apply_receipts, "match receipts that arrived before their answer"),
-            IntervalJob("outbox-gauge", 5, self.refresh_gauges, "refresh the outbox depth gauge"),
         ]
 
     def expire_mo_parts(self) -> None:
@@ -131,8 +135,15 @@ class EngineService:
 
     def refresh_gauges(self) -> None:
         with self.database.connect() as connection:
-            for state, count in self.outbox.depth(connection).items():
+            for state, count in self.outbox.depth(connection, self.utc_now()).items():
                 self.metrics.outbox_depth.labels(state=state).set(count)
+
+    def _refresh_all_gauges(self) -> None:
+        for refresh in self.gauges:
+            try:
+                refresh()
+            except Exception:
+                log.exception("refreshing a gauge failed; will try again")
 
     def poll_folders(self) -> None:
         for poller in self.folder_pollers:
@@ -153,7 +164,9 @@ class EngineService:
         self.dispatcher.start()
         self.worker.start()
         for link in self.links:
+            self.metrics.binds_up.labels(bind=link.name).set(0)
             link.start()
+        self._gauge_loop.start(5, now=True)
         if self.folder_pollers:
             self._folder_loop.start(engine.folders.poll_seconds, now=True)
         if engine.scheduler.enabled:
@@ -175,6 +188,8 @@ class EngineService:
         self.receiver.accepting = False
         self.receiver.flush()
         self.worker.stop()
+        if self._gauge_loop.running:
+            self._gauge_loop.stop()
         if self._folder_loop.running:
             self._folder_loop.stop()
         if self.scheduler is not None:

@@ -213,6 +213,8 @@ class MtDispatcher:
             attempts = part.attempts + 1
             if attempts >= self.retry.max_attempts:
                 self._failures.append((part.id, status, f"gave up after {attempts} attempts; last: {reason}"))
+                if self.metrics is not None:
+                    self.metrics.mt_messages.labels(state="failed").inc()
                 continue
             wait = self.retry.delay(part.attempts) if delay is None else delay
             self._retries.append((part.id, status, reason, now + timedelta(seconds=wait)))

@@ -227,7 +227,11 @@ class BindLink:
 
     def _retry_delay(self, failed_attempts: int) -> float:
         delay = self._backoff.next_delay()
-        log.info("bind %s: reconnecting in %.1f s (attempt %d)", self.name, delay, failed_attempts + 1)
+        # The first failure and every tenth after it are worth an operator's attention; the rest
+        # would only flood the log while the SMSC is down.
+        level = logging.WARNING if failed_attempts % 10 == 0 else logging.INFO
+        log.log(level, "bind %s: cannot reach the SMSC at %s:%s; retrying in %.1f s (attempt %d)", self.name,
+                self.settings.host, self.settings.port, delay, failed_attempts + 1)
         return delay
 
     def _bound(self, protocol: SmppLinkProtocol) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -136,6 +136,13 @@ class Outbox:
     def enqueue(self, connection: Connection, messages: Iterable[OutgoingMessage], now: datetime) -> int:
         """Store messages as queued parts, in one bulk insert; returns the number of parts."""
         rows = self.rows_for(messages, now)
+        if rows:
+            connection.execute(mt_messages.insert(), rows)
+        return len(rows)
+
+    def enqueue_each(self, connection: Connection, batches: Iterable[tuple[Iterable[OutgoingMessage], datetime]]) -> int:
+        """`enqueue` for several (messages, now) pairs, in one bulk insert; returns the number of parts."""
+        rows = [row for messages, now in batches for row in self.rows_for(messages, now)]
         if rows:
             connection.execute(mt_messages.insert(), rows)
         return len(rows)
@@ -321,10 +328,17 @@ class Outbox:
 
     # ------------------------------------------------------------------ observation
 
-    def depth(self, connection: Connection) -> dict[str, int]:
+    def depth(self, connection: Connection, now: datetime | None = None,
+              receipt_horizon: timedelta = timedelta(hours=48)) -> dict[str, int]:
+        """Parts waiting: queued, being sent, and submitted SMS still awaiting their receipt. USSD
+        screens get no receipt, and a receipt not back after `receipt_horizon` will not come, so
+        neither counts as waiting."""
+        awaiting_receipt = (mt_messages.c.state == "submitted") & (mt_messages.c.message_class != "ussd")
+        if now is not None:
+            awaiting_receipt &= mt_messages.c.submitted_at >= now - receipt_horizon
         rows = connection.execute(
             select(mt_messages.c.state, func.count())
-            .where(mt_messages.c.state.in_(("queued", "sending", "submitted")))
+            .where(mt_messages.c.state.in_(("queued", "sending")) | awaiting_receipt)
             .group_by(mt_messages.c.state)
         )
         counts = {"queued": 0, "sending": 0, "submitted": 0}

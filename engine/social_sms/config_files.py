@@ -211,7 +211,7 @@ def check_social_config(config) -> list[ConfigProblem]:
     return problems
 
 
-register_file(MESSAGES, MessagesFile)
+register_file(MESSAGES, MessagesFile, required=True)
 register_file(SOCIAL, SocialFile)
 register_file(CAUSES, CausesFile)
 register_cross_check(check_social_config)

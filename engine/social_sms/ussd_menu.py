@@ -223,7 +223,7 @@ class UssdFile(FrozenModel):
         return value
 
 
-register_file(USSD_FILE, UssdFile)
+register_file(USSD_FILE, UssdFile, required=True)
 
 # --- state and steps -------------------------------------------------------------------------
 

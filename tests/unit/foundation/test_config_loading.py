@@ -57,7 +57,8 @@ def test_missing_folder_and_missing_required_file(tmp_path):
     assert problems_of(tmp_path / "nowhere")[0].endswith("no such config folder (expected a folder of TOML files)")
     (tmp_path / "empty").mkdir()
     assert problems_of(tmp_path / "empty") == [
-        f"{tmp_path / 'empty' / 'engine.toml'}: file is missing (expected it in the config folder)"
+        f"{tmp_path / 'empty' / name}: file is missing (expected it in the config folder)"
+        for name in ("engine.toml", "messages.toml", "tariffs.toml", "ussd.toml")
     ]
 
 

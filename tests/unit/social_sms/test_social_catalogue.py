@@ -124,7 +124,7 @@ def test_default_language_must_exist():
 
 
 def test_load_config_reports_file_and_key(tmp_path):
-    for name in ("engine.toml", "tariffs.toml", "social.toml", "causes.toml", "messages.toml"):
+    for name in ("engine.toml", "tariffs.toml", "social.toml", "causes.toml", "messages.toml", "ussd.toml"):
         if (CONFIG_DIR / name).exists():
             shutil.copy(CONFIG_DIR / name, tmp_path / name)
     text = (tmp_path / "messages.toml").read_text(encoding="utf-8")
