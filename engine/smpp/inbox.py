@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from engine.smpp import intake
 from engine.smpp.reassembly import IncomingPart, Reassembler
@@ -55,13 +55,27 @@ class Inbox:
 
     # ------------------------------------------------------------------ storing
 
-    def store(self, connection: Connection, arrived, bind_name: str, now: datetime) -> int | None:
-        """Store one classified deliver_sm; returns the new message id when a whole message became ready."""
+    def seen_in_previous_window(self, connection: Connection, arrivals, now: datetime) -> set[str]:
+        """The previous-window dedupe keys, among those of these arrivals' SMS, that are stored: one
+        query for a whole batch of deliver_sm instead of one per message (`store(..., seen=...)`)."""
+        epoch = now.timestamp()
+        keys = {intake.previous_key(arrived.digest, epoch, self.dedupe_window)
+                for arrived in arrivals if isinstance(arrived, intake.SmsArrived)}
+        if not keys:
+            return set()
+        return set(connection.execute(
+            select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(sorted(keys)))).scalars())
+
+    def store(self, connection: Connection, arrived, bind_name: str, now: datetime, *,
+              seen: set[str] | None = None) -> int | None:
+        """Store one classified deliver_sm; returns the new message id when a whole message became ready.
+
+        `seen`: what `seen_in_previous_window` found for a batch holding this arrival, at this `now`."""
         if isinstance(arrived, intake.SmsArrived):
             return self._store_message(connection, arrived.digest, now, {
                 "kind": "sms", "source_addr": arrived.source, "destination_addr": arrived.destination,
                 "text": arrived.text, "data_coding": arrived.data_coding, "bind_name": bind_name,
-            })
+            }, seen=seen)
         if isinstance(arrived, intake.UssdArrived):
             # USSD is a live dialogue, not store-and-forward: gateways do not redeliver it, and the
             # same answer twice ("0" to page on, twice) is two answers. So each arrival is its own.
@@ -84,10 +98,14 @@ class Inbox:
             "state": "failed", "error": reason, "received_at": now,
         })
 
-    def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict) -> int | None:
+    def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict,
+                       seen: set[str] | None = None) -> int | None:
         epoch = now.timestamp()
         previous = intake.previous_key(digest, epoch, self.dedupe_window)
-        if connection.execute(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == previous)).first():
+        if seen is not None:
+            if previous in seen:
+                return None
+        elif connection.execute(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == previous)).first():
             return None
         values = dict(values, dedupe_key=intake.dedupe_key(digest, epoch, self.dedupe_window), received_at=now,
                       state="received")
@@ -173,6 +191,15 @@ class Inbox:
         connection.execute(
             update(mo_messages).where(mo_messages.c.id == message_id).values(state="handled", handled_at=now)
         )
+
+    def mark_handled_many(self, connection: Connection, handled: list[tuple[int, datetime]]) -> None:
+        """`handled`: (message id, when) for a batch, in one executemany."""
+        if handled:
+            connection.execute(
+                update(mo_messages).where(mo_messages.c.id == bindparam("message_id"))
+                .values(state="handled", handled_at=bindparam("at")),
+                [{"message_id": message_id, "at": at} for message_id, at in handled],
+            )
 
     def mark_failed(self, connection: Connection, message_id: int, error: str, now: datetime) -> None:
         connection.execute(

@@ -61,9 +61,10 @@ class MoReceiver:
         receipts = 0
         kinds: list[str] = []
         try:
+            arrivals = [intake.classify(event.params) for _link, event in pending]
             with self.database.begin() as connection:
-                for link, event in pending:
-                    arrived = intake.classify(event.params)
+                seen = self.inbox.seen_in_previous_window(connection, arrivals, now)
+                for (link, event), arrived in zip(pending, arrivals):
                     if isinstance(arrived, intake.ReceiptArrived):
                         receipt = arrived.receipt
                         final = receipt.final_state.value if receipt.final_state is not None else None
@@ -77,7 +78,7 @@ class MoReceiver:
                             intake.digest_of(event.params), now,
                         )
                     else:
-                        message_id = self.inbox.store(connection, arrived, link.name, now)
+                        message_id = self.inbox.store(connection, arrived, link.name, now, seen=seen)
                         if message_id is not None:
                             stored_ids.append(message_id)
                             kinds.append("ussd" if isinstance(arrived, intake.UssdArrived) else "sms")

@@ -44,6 +44,7 @@ from engine.store.schema import (
     social_actions,
     subscribers,
 )
+from engine.store.upsert import upsert
 
 CAUSE_PREFIX = "cause:"
 STREAM_CHUNK = 5000  # rows per fetch of the fan-out stream: bounded memory, few round trips
@@ -284,16 +285,17 @@ class SqlSocialRepository:
     # ------------------------------------------------------------------ flood control
 
     def get_throttle(self, msisdn: str) -> ThrottleState | None:
-        row = self.connection.execute(
-            select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(sms_throttles.c.msisdn == msisdn)
-        ).first()
+        # Not locked: MO batches of two nodes would deadlock on each other's rows. Two nodes taking
+        # the same number's messages at the same instant may each spend from the same tokens, so
+        # the flood limit errs by a message or two on the lenient side, never the strict one.
+        query = select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(sms_throttles.c.msisdn == msisdn)
+        row = self.connection.execute(query).first()
         return ThrottleState(row.milli_tokens, row.updated_at) if row else None
 
     def save_throttle(self, msisdn: str, state: ThrottleState) -> None:
-        values = {"milli_tokens": state.milli_tokens, "updated_at": state.updated_at}
-        result = self.connection.execute(update(sms_throttles).where(sms_throttles.c.msisdn == msisdn).values(**values))
-        if result.rowcount == 0:
-            self.connection.execute(sms_throttles.insert().values(msisdn=msisdn, **values))
+        # An upsert: two nodes taking a new number's first messages at once must both succeed.
+        upsert(self.connection, sms_throttles,
+               {"msisdn": msisdn, "milli_tokens": state.milli_tokens, "updated_at": state.updated_at}, ["msisdn"])
 
     # ------------------------------------------------------------------ gifts
 
