@@ -50,13 +50,30 @@ class BandTimeline:
 
     def at(self, epoch: int) -> tuple[int, int, str]:
         """(band index, end of this band's run in epoch seconds, period "YYYY-MM")."""
-        found = self.minute_cache.get(epoch // 60)
+        minute = epoch // 60
+        found = self.minute_cache.get(minute)
         if found is None:
-            found = self._compute(epoch - epoch % 60)
-            if len(self.minute_cache) >= _CACHE_LIMIT:
-                self.minute_cache.clear()
-            self.minute_cache[epoch // 60] = found
+            found = self._compute(minute * 60)
+            cache = self.minute_cache
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            # Every minute up to the run's end has the same answer, so they are cached at once (a
+            # month has a few hundred runs, not 44,640 minutes, to convert), unless the UTC offset
+            # or the local day changes inside the run: there each minute is computed on its own.
+            for later in range(minute, minute + self._minutes_alike(minute * 60, found[1])):
+                cache[later] = found
         return found
+
+    def _minutes_alike(self, minute_epoch: int, run_end: int) -> int:
+        """How many minutes from `minute_epoch` share its answer: all to `run_end` when the local
+        clock runs evenly (one date, one UTC offset) up to it, else just this one."""
+        last = run_end - 60
+        if last <= minute_epoch:
+            return 1
+        first, final = datetime.fromtimestamp(minute_epoch, self.zone), datetime.fromtimestamp(last, self.zone)
+        if first.date() != final.date() or first.utcoffset() != final.utcoffset():
+            return 1
+        return (run_end - minute_epoch) // 60
 
     def band_name_at(self, epoch: int) -> str:
         return self.band_names[self.at(epoch)[0]]

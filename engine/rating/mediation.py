@@ -38,6 +38,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -68,6 +69,7 @@ BATCH_SIZE = 10_000
 TOTALS_FLUSH_KEYS = 100_000
 
 RATING_ORDER = itemgetter(4, 2, 1)  # rater.rating_order as a C-level key: start, msisdn, record id
+_RECORD_ID, _MSISDN = itemgetter(1), itemgetter(2)
 
 ProgressCallback = Callable[[Path, int, int], None]  # (file, bytes read so far, file size)
 
@@ -101,7 +103,10 @@ class RatingSession:
 
     Plans and seeds are looked up per batch for the subscribers not seen yet in this session, so a
     file of any length costs one small query per batch, and memory grows with subscribers, not
-    records. The counters are the `Rater`'s, so bundles continue from batch to batch.
+    records. The counters are the `Rater`'s, so bundles continue from batch to batch; so are the
+    usage_totals deltas (`Rater(totals=...)`, summed per (msisdn, period, service) as each record is
+    rated): the closed periods are fixed for the session, so a usage period has one bill period,
+    added to the key when the deltas are written.
     """
 
     def __init__(self, connection: Connection, tariff: Tariff, seed_from_store: bool = True):
@@ -109,21 +114,21 @@ class RatingSession:
         self.tariff = tariff
         self.writer = UsageWriter(connection)
         self.plan_of: dict[str, str] = {}
-        self.rater = Rater(tariff, self.plan_of)
+        self._totals: dict[tuple[str, str, str], list[int]] = {}
+        self.rater = Rater(tariff, self.plan_of, totals=self._totals)
         self.counts = RatingCounts()
         self.closed = closed_period_set(connection)
         self._seed_from_store = seed_from_store
         self._without_plan: set[str] = set()
         self._seeded: dict[str, set[str]] = {}  # period -> msisdns whose counters are seeded
         self._bill_period: dict[str, str] = {}  # closed period -> the open period it is billed in
-        self._totals: dict[tuple, list[int]] = {}
 
     def _period_of(self, epoch: int) -> str:
         return self.tariff.timeline.at(epoch)[2]
 
     def _prepare(self, batch: list[tuple]) -> None:
         """Plans and allowance seeds for the batch's subscribers; the batch is in rating order."""
-        msisdns = {record[2] for record in batch}
+        msisdns = set(map(_MSISDN, batch))
         unknown = msisdns - self.plan_of.keys() - self._without_plan
         if unknown:
             found = plans_of(self.connection, unknown)
@@ -152,49 +157,54 @@ class RatingSession:
         if not batch:
             return []
         self._prepare(batch)
-        rate = self.rater.rate
-        closed = self.closed
-        totals = self._totals
-        rows: list[tuple] = []
-        append = rows.append
-        late: list[tuple] = []
+        results: list[tuple] = []
         suspended: list[tuple[tuple, str]] = []
-        for record in batch:
+        # map() runs the loop in C. A record that cannot be rated stops it; it goes to suspense and
+        # map goes on from the next record (list.extend keeps what it had appended).
+        remaining = iter(batch)
+        failed: list[int] = []  # positions in the batch
+        while True:
             try:
-                result = rate(record)
+                results.extend(map(self.rater.rate, remaining))
+                break
             except RatingError as problem:
-                suspended.append((record, str(problem)))
-                continue
-            period = result[0]
-            if period in closed:
-                bill_period = self._billing_period(period)
-                late.append(record + result + (bill_period, late_note(period, bill_period)))
-            else:
-                bill_period = period
-                append(record + result)
-            # The usage_totals delta; quantity is included + chargeable.
-            key = (record[2], period, bill_period, record[3])
-            sums = totals.get(key)
-            if sums is None:
-                totals[key] = [1, result[4] + result[5], result[4], result[6], result[7], result[8]]
-            else:
-                sums[0] += 1
-                sums[1] += result[4] + result[5]
-                sums[2] += result[4]
-                sums[3] += result[6]
-                sums[4] += result[7]
-                sums[5] += result[8]
-        self.writer.insert_rated(rows, late)
-        self.counts.rated += len(rows) + len(late)
+                position = len(results) + len(failed)
+                failed.append(position)
+                suspended.append((batch[position], str(problem)))
+        rated = batch
+        if failed:
+            skip = set(failed)
+            rated = [record for position, record in enumerate(batch) if position not in skip]
+        late: list[tuple] = []
+        if not self.closed:
+            self.writer.insert_rated(rated, results)
+        else:
+            on_time_records, on_time_results = [], []
+            closed = self.closed
+            for record, result in zip(rated, results):
+                period = result[0]
+                if period in closed:
+                    bill_period = self._billing_period(period)
+                    late.append(record + result + (bill_period, late_note(period, bill_period)))
+                else:
+                    on_time_records.append(record)
+                    on_time_results.append(result)
+            self.writer.insert_rated(on_time_records, on_time_results, late)
+        self.counts.rated += len(results)
         self.counts.late += len(late)
         self.counts.suspense += len(suspended)
-        if len(totals) >= TOTALS_FLUSH_KEYS:
+        if len(self._totals) >= TOTALS_FLUSH_KEYS:
             self.flush()
         return suspended
 
     def flush(self) -> None:
-        add_totals(self.connection, self._totals)
-        self._totals = {}
+        """Write the usage_totals deltas summed so far (and forget them)."""
+        billing_period = self._billing_period
+        add_totals(self.connection, {
+            (msisdn, period, billing_period(period), service): sums
+            for (msisdn, period, service), sums in self._totals.items()
+        })
+        self._totals.clear()
 
 
 def _suspense_rows(suspended: list[tuple[tuple, str]], file_name: str, now: datetime) -> list[dict]:
@@ -254,9 +264,9 @@ class UsageFileHandler:
 
         def store(batch: list[tuple]) -> None:
             nonlocal duplicates
-            known = writer.known_ids([record[1] for record in batch])
-            ids = {record[1] for record in batch}
-            if known or len(ids) != len(batch):
+            ids = list(map(_RECORD_ID, batch))
+            known = writer.known_ids(ids)
+            if known or len(set(ids)) != len(batch):
                 # Keep each id's first line of the file; later ones are duplicates.
                 fresh, seen = [], set(known)
                 for record in batch:
@@ -277,17 +287,17 @@ class UsageFileHandler:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            batch: list[tuple] = []
-            for record in parser.parse(lines, on_reject):
-                batch.append(record)
-                if len(batch) >= self.batch_size:
-                    records += len(batch)
-                    store(batch)
-                    batch = []
-                    if self.on_progress:
-                        self.on_progress(path, lines.bytes_read(), lines.size)
-            records += len(batch)
-            store(batch)
+            parsed = parser.parse(lines, on_reject)
+            while True:
+                batch = list(islice(parsed, self.batch_size))  # the loop over lines runs in C
+                if not batch:
+                    break
+                records += len(batch)
+                store(batch)
+                if len(batch) < self.batch_size:
+                    break
+                if self.on_progress:
+                    self.on_progress(path, lines.bytes_read(), lines.size)
             session.flush()
         except UsageFileError as error:
             return FileOutcome(refused=str(error))

@@ -92,22 +92,24 @@ class PrefixTable:
             self._by_prefix[prefix] = value
         self._lengths = tuple(sorted({len(p) for p in self._by_prefix}, reverse=True))
         # Answers are cached by a number's first `stem_length` characters, except for stems that
-        # a longer prefix starts with (there the rest of the number matters).
-        self._stem_length = stem_length
+        # a longer prefix starts with (there the rest of the number matters). `by_stem` maps a stem
+        # to its zone, or "" for no zone; a hot loop may probe it before calling `match`, and must
+        # call `match` when the stem is not there (the dict may be emptied at any call).
+        self.stem_length = stem_length
         self._ambiguous = frozenset(p[:stem_length] for p in self._by_prefix if len(p) > stem_length)
-        self._by_stem: dict[str, object] = {}
+        self.by_stem: dict[str, object] = {}
 
     def match(self, number: str):
         """The value of the longest prefix of `number`, or None."""
-        stem = number[: self._stem_length]
-        found = self._by_stem.get(stem)
+        stem = number[: self.stem_length]
+        found = self.by_stem.get(stem)
         if found is not None:
             return found or None
         found = self.match_uncached(number)
         if stem not in self._ambiguous:
-            if len(self._by_stem) >= _CACHE_LIMIT:
-                self._by_stem.clear()
-            self._by_stem[stem] = found or ""  # "" caches "no zone" too
+            if len(self.by_stem) >= _CACHE_LIMIT:
+                self.by_stem.clear()
+            self.by_stem[stem] = found or ""  # "" caches "no zone" too
         return found
 
     def match_uncached(self, number: str):

@@ -388,3 +388,68 @@ def test_the_watched_usage_folder_is_polled(database, tmp_path, monkeypatch):
     assert (tmp_path / config.engine.folders.processed / "usage" / "host-20260311.csv.gz").exists()
     assert poll_usage_folder(database, config) == []
     assert count(database, usage_records) == 10
+
+
+def _totals_and_grouped(database):
+    r = usage_records.c
+    with database.connect() as connection:
+        totals = {tuple(row[:4]): tuple(row[4:]) for row in connection.execute(select(usage_totals))}
+        grouped = connection.execute(
+            select(r.msisdn, r.period, r.bill_period, r.service, func.count(), func.sum(r.included + r.chargeable),
+                   func.sum(r.included), func.sum(r.billed), func.sum(r.retail_micros), func.sum(r.wholesale_micros))
+            .group_by(r.msisdn, r.period, r.bill_period, r.service)
+        ).all()
+    return totals, {tuple(row[:4]): tuple(int(v) for v in row[4:]) for row in grouped}
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_usage_totals_equal_the_records_grouped_after_an_import_with_suspense_and_late_records(database, tmp_path, closed):
+    plans, rows = _generated(tmp_path, count=3_000)
+    missing = sorted(plans)[0]  # its records go to suspense
+    add_subscribers(database, {msisdn: plan for msisdn, plan in plans.items() if msisdn != missing})
+    if closed:
+        with database.begin() as connection:
+            close_period(connection, "2026-03", NOW)
+    path = tmp_path / "usage.csv"
+    write_usage_csv(path, rows)
+
+    result = take_in(database, tmp_path, "usage.csv", source=path, batch_size=700)
+
+    assert result.summary["suspense"] == count(database, usage_suspense) > 0
+    assert result.summary["rated"] == count(database, usage_records) == 3_000 - result.summary["suspense"]
+    assert result.summary["late"] == (result.summary["rated"] if closed else 0)
+    totals, grouped = _totals_and_grouped(database)
+    assert totals == grouped
+    assert {key[2] for key in totals} == ({"2026-04"} if closed else {"2026-03"})
+    # Every stored row is the record as parsed and its rating by the pure core alone.
+    known = {msisdn: plan for msisdn, plan in plans.items() if msisdn != missing}
+    parser = UsageParser(TARIFF.usage_format, TARIFF.default_region)
+    records = {record[1]: record for record in parser.parse(usage_lines_reader(path), lambda reject: None)}
+    expected = _rate_from_scratch(TARIFF, known, path)
+    columns = ("record_id", "msisdn", "service", "start_epoch", "duration_s", "volume_bytes", "called_number",
+               "roaming_zone", "period", "plan_code", "zone", "band", "included", "chargeable", "billed",
+               "retail_micros", "wholesale_micros", "bill_period")
+    assert stored(database, *columns) == {
+        record_id: records[record_id][2:] + tuple(result) + ("2026-04" if closed else "2026-03",)
+        for record_id, result in expected.items()
+    }
+
+
+@pytest.mark.parametrize("probe", [1_000, 3])
+def test_known_ids_are_found_by_range_or_one_by_one(database, tmp_path, monkeypatch, probe):
+    # The duplicate check asks for the stored ids in the batch's id range first and falls back to
+    # one lookup per id when the range holds more than the probe: both find the same duplicates.
+    monkeypatch.setattr("engine.rating.store._RANGE_PROBE", probe)
+    plans, rows = _generated(tmp_path, count=1_000)
+    add_subscribers(database, plans)
+    first, again = tmp_path / "first.csv", tmp_path / "again.csv"
+    write_usage_csv(first, rows[::2])
+    write_usage_csv(again, rows[:500])  # half of it already stored, interleaved with new ids
+
+    take_in(database, tmp_path / "1", "first.csv", source=first, batch_size=100)
+    result = take_in(database, tmp_path / "2", "again.csv", source=again, batch_size=100)
+
+    assert (result.summary["rated"], result.summary["duplicates"]) == (250, 250)
+    assert count(database, usage_records) == 750
+    totals, grouped = _totals_and_grouped(database)
+    assert totals == grouped
