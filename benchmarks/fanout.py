@@ -72,7 +72,7 @@ def main(followers: int = 100_000, runs: int = 5, append: bool = False) -> Figur
             text = f"Rally at the town hall, take {next(attempt)}"
             started = time.perf_counter()
             with database.begin() as connection:
-                ports = social_ports(connection, context, billing, outbox, provisioning, NOW)
+                ports = social_ports(connection, context, lambda _connection: billing, outbox, provisioning, NOW)
                 outcome = actions.post(context, ports, AUTHOR, text, NOW)
             elapsed = time.perf_counter() - started
             with database.begin() as connection:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from engine.numbers import InvalidNumber, normalise_msisdn
 from engine.social_sms import actions
@@ -34,11 +35,20 @@ class SmsResult:
         return [m.text for m in self.messages if m.message_class == "reply"]
 
 
+@lru_cache(maxsize=65536)
+def _sender(source_addr: str, region: str) -> str | None:
+    """`normalise_msisdn`, or None for a number that is not one; remembered, because parsing a
+    number (phonenumbers) costs more than most commands' rules (benchmarks/mo_commands.py)."""
+    try:
+        return normalise_msisdn(source_addr, region)
+    except InvalidNumber:
+        return None
+
+
 def handle_sms(ctx: SocialContext, ports: Ports, source_addr: str, text: str, now: datetime) -> SmsResult:
     now = require_utc(now)
-    try:
-        msisdn = normalise_msisdn(source_addr, ctx.operator.default_region)
-    except InvalidNumber:
+    msisdn = _sender(source_addr, ctx.operator.default_region)
+    if msisdn is None:
         return SmsResult("ignored")
     if msisdn in ctx.social.subscribers.blocked_numbers:
         return SmsResult("ignored")

@@ -30,7 +30,8 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import Connection, and_, case, delete, func, literal, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, case, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from engine.social_sms.ports import Follow, Gift, PendingGive, Post, Recipient, Subscriber, ThrottleState
@@ -44,7 +45,6 @@ from engine.store.schema import (
     social_actions,
     subscribers,
 )
-from engine.store.upsert import upsert
 
 CAUSE_PREFIX = "cause:"
 STREAM_CHUNK = 5000  # rows per fetch of the fan-out stream: bounded memory, few round trips
@@ -86,6 +86,61 @@ assert set(_UPDATABLE) | {"msisdn", "handle", "joined_at"} == {f.name for f in f
 )
 
 
+# The statements every SMS runs, built once: building a Core statement and its cache key costs more
+# than SQLite takes to run it (benchmarks/mo_commands.py). Values go in as bound parameters.
+_s = subscribers.c
+_SUBSCRIBER_COLUMNS_SELECT = select(_s.msisdn, _s.kind, _s.status, _s.language, _s.time_zone, _s.created_at, _s.handle,
+                                    _s.cause_code, _s.plan_code, _s.opted_out, _s.notifications_on)
+_SUBSCRIBER_BY_MSISDN = _SUBSCRIBER_COLUMNS_SELECT.where(_s.msisdn == bindparam("msisdn"))
+_SUBSCRIBER_BY_HANDLE = _SUBSCRIBER_COLUMNS_SELECT.where(_s.handle == bindparam("handle"))
+_ID_BY_MSISDN = select(_s.id).where(_s.msisdn == bindparam("msisdn"))
+_THROTTLE_BY_MSISDN = select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(
+    sms_throttles.c.msisdn == bindparam("msisdn"))
+
+
+def _throttle_upsert(dialect_name: str):
+    """`upsert(sms_throttles, ..., ["msisdn"])` as one reusable statement per dialect."""
+    statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(sms_throttles)
+    return statement.on_conflict_do_update(index_elements=["msisdn"], set_={
+        "milli_tokens": statement.excluded.milli_tokens, "updated_at": statement.excluded.updated_at})
+
+
+_THROTTLE_UPSERT = {name: _throttle_upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def _id_param(name: str):
+    """The subscriber id of the number bound as `name`, as a scalar subquery (`_id_of`, pre-built)."""
+    return select(_s.id).where(_s.msisdn == bindparam(name)).scalar_subquery()
+
+
+def _followee_is(by_cause: bool):
+    """`_followee_condition`, pre-built: the cause bound as `code`, or the number as `followee`."""
+    return follows.c.followee_cause == bindparam("code") if by_cause else follows.c.followee_id == _id_param("followee")
+
+
+_FOLLOW_ROW = {by_cause: select(follows.c.notify, follows.c.created_at).where(
+    follows.c.follower_id == _id_param("follower"), _followee_is(by_cause)) for by_cause in (False, True)}
+_COUNT_FOLLOWING = select(func.count()).select_from(follows).where(follows.c.follower_id == _id_param("follower"))
+_COUNT_FOLLOWERS = {by_cause: select(func.count()).select_from(follows).where(_followee_is(by_cause))
+                    for by_cause in (False, True)}
+_FOLLOWEE = subscribers.alias("followee")
+_FOLLOWING = (
+    select(case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
+                else_=_FOLLOWEE.c.msisdn).label("followee"), follows.c.notify, follows.c.created_at)
+    .select_from(follows.outerjoin(_FOLLOWEE, _FOLLOWEE.c.id == follows.c.followee_id))
+    .where(follows.c.follower_id == _id_param("follower"))
+    .order_by(follows.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_COUNT_ACTIONS = select(func.count()).select_from(social_actions).where(
+    social_actions.c.subscriber_id == _id_param("msisdn"), social_actions.c.action == bindparam("action"),
+    social_actions.c.at > bindparam("since"))
+_GIFTS_IN_PERIOD = (select(gifts.c.amount_minor, gifts.c.cause_code, gifts.c.created_at)
+                    .where(gifts.c.subscriber_id == _id_param("msisdn"), gifts.c.period == bindparam("period"))
+                    .order_by(gifts.c.id))
+_INSERT_ACTION = social_actions.insert()
+
+
 class SqlSocialRepository:
     def __init__(self, connection: Connection, now: datetime, default_time_zone: str):
         """`default_time_zone` stands in for subscribers whose zone is not stored (a line the host
@@ -94,13 +149,12 @@ class SqlSocialRepository:
         self.now = require_utc(now)
         self.default_time_zone = default_time_zone
         self._read: dict[str, Subscriber] = {}  # as last read or written by this repository
+        # As read from the table and not written since by this repository: a second read of the
+        # same number in this unit of work (the front door, then the action) is answered from here.
+        self._fresh: dict[str, Subscriber] = {}
+        self._ids: dict[str, int] = {}  # subscriber ids looked up in this unit of work
 
     # ------------------------------------------------------------------ subscribers
-
-    def _subscriber_query(self):
-        s = subscribers.c
-        return select(s.msisdn, s.kind, s.status, s.language, s.time_zone, s.created_at, s.handle, s.cause_code,
-                      s.plan_code, s.opted_out, s.notifications_on)
 
     def _subscriber_from(self, row) -> Subscriber:
         subscriber = Subscriber(
@@ -110,18 +164,23 @@ class SqlSocialRepository:
             notifications_on=bool(row.notifications_on),
         )
         self._read[subscriber.msisdn] = subscriber
+        self._fresh[subscriber.msisdn] = subscriber
         return subscriber
 
     def get_subscriber(self, msisdn: str) -> Subscriber | None:
-        row = self.connection.execute(self._subscriber_query().where(subscribers.c.msisdn == msisdn)).first()
+        fresh = self._fresh.get(msisdn)
+        if fresh is not None:
+            return fresh
+        row = self.connection.execute(_SUBSCRIBER_BY_MSISDN, {"msisdn": msisdn}).first()
         return self._subscriber_from(row) if row else None
 
     def find_by_handle(self, handle: str) -> Subscriber | None:
-        row = self.connection.execute(self._subscriber_query().where(subscribers.c.handle == handle)).first()
+        row = self.connection.execute(_SUBSCRIBER_BY_HANDLE, {"handle": handle}).first()
         return self._subscriber_from(row) if row else None
 
     def save_subscriber(self, subscriber: Subscriber) -> None:
         """Insert, or update the fields that differ from what this repository last read."""
+        self._fresh.pop(subscriber.msisdn, None)
         known = self._read.get(subscriber.msisdn) or self.get_subscriber(subscriber.msisdn)
         if known is None:
             values = {column: getattr(subscriber, name) for name, column in _SUBSCRIBER_COLUMNS.items()}
@@ -137,6 +196,7 @@ class SqlSocialRepository:
         self._read[subscriber.msisdn] = replace(subscriber, handle=known.handle, joined_at=known.joined_at)
 
     def claim_handle(self, msisdn: str, handle: str) -> bool:
+        self._fresh.pop(msisdn, None)
         holder = self.connection.execute(select(subscribers.c.msisdn).where(subscribers.c.handle == handle)).scalar()
         if holder == msisdn:
             return True
@@ -159,9 +219,12 @@ class SqlSocialRepository:
         return select(subscribers.c.id).where(subscribers.c.msisdn == msisdn).scalar_subquery()
 
     def _require_id(self, msisdn: str) -> int:
-        found = self.connection.execute(select(subscribers.c.id).where(subscribers.c.msisdn == msisdn)).scalar()
+        found = self._ids.get(msisdn)
         if found is None:
-            raise UnknownSubscriber(msisdn)
+            found = self.connection.execute(_ID_BY_MSISDN, {"msisdn": msisdn}).scalar()
+            if found is None:
+                raise UnknownSubscriber(msisdn)
+            self._ids[msisdn] = found
         return found
 
     # ------------------------------------------------------------------ follows
@@ -172,11 +235,14 @@ class SqlSocialRepository:
             return follows.c.followee_cause == code
         return follows.c.followee_id == self._id_of(msisdn)
 
+    def _followee_params(self, followee: str) -> tuple[bool, dict]:
+        """Which of the pre-built `_followee_is` conditions fits `followee`, and its parameter."""
+        msisdn, code = _split_key(followee)
+        return (True, {"code": code}) if code is not None else (False, {"followee": msisdn})
+
     def get_follow(self, follower: str, followee: str) -> Follow | None:
-        row = self.connection.execute(
-            select(follows.c.notify, follows.c.created_at)
-            .where(follows.c.follower_id == self._id_of(follower), self._followee_condition(followee))
-        ).first()
+        by_cause, params = self._followee_params(followee)
+        row = self.connection.execute(_FOLLOW_ROW[by_cause], {"follower": follower, **params}).first()
         return Follow(follower, followee, bool(row.notify), row.created_at) if row else None
 
     def save_follow(self, follow: Follow) -> None:
@@ -199,22 +265,11 @@ class SqlSocialRepository:
         return result.rowcount > 0
 
     def following(self, follower: str, limit: int) -> list[Follow]:
-        followee = subscribers.alias("followee")
-        key = case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
-                   else_=followee.c.msisdn)
-        rows = self.connection.execute(
-            select(key.label("followee"), follows.c.notify, follows.c.created_at)
-            .select_from(follows.outerjoin(followee, followee.c.id == follows.c.followee_id))
-            .where(follows.c.follower_id == self._id_of(follower))
-            .order_by(follows.c.id.desc())
-            .limit(limit)
-        )
+        rows = self.connection.execute(_FOLLOWING, {"follower": follower, "limit": limit})
         return [Follow(follower, row.followee, bool(row.notify), row.created_at) for row in rows]
 
     def count_following(self, follower: str) -> int:
-        return self.connection.execute(
-            select(func.count()).select_from(follows).where(follows.c.follower_id == self._id_of(follower))
-        ).scalar_one()
+        return self.connection.execute(_COUNT_FOLLOWING, {"follower": follower}).scalar_one()
 
     def followers(self, followee: str, limit: int) -> list[str]:
         return list(self.connection.execute(
@@ -226,9 +281,8 @@ class SqlSocialRepository:
         ).scalars())
 
     def count_followers(self, followee: str) -> int:
-        return self.connection.execute(
-            select(func.count()).select_from(follows).where(self._followee_condition(followee))
-        ).scalar_one()
+        by_cause, params = self._followee_params(followee)
+        return self.connection.execute(_COUNT_FOLLOWERS[by_cause], params).scalar_one()
 
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
         s = subscribers.c
@@ -272,15 +326,10 @@ class SqlSocialRepository:
     # ------------------------------------------------------------------ per-sender limits
 
     def record_action(self, msisdn: str, action: str, at: datetime) -> None:
-        self.connection.execute(social_actions.insert().values(
-            subscriber_id=self._require_id(msisdn), action=action, at=at))
+        self.connection.execute(_INSERT_ACTION, {"subscriber_id": self._require_id(msisdn), "action": action, "at": at})
 
     def count_actions(self, msisdn: str, action: str, since: datetime) -> int:
-        return self.connection.execute(
-            select(func.count()).select_from(social_actions).where(
-                social_actions.c.subscriber_id == self._id_of(msisdn), social_actions.c.action == action,
-                social_actions.c.at > since)
-        ).scalar_one()
+        return self.connection.execute(_COUNT_ACTIONS, {"msisdn": msisdn, "action": action, "since": since}).scalar_one()
 
     # ------------------------------------------------------------------ flood control
 
@@ -288,14 +337,13 @@ class SqlSocialRepository:
         # Not locked: MO batches of two nodes would deadlock on each other's rows. Two nodes taking
         # the same number's messages at the same instant may each spend from the same tokens, so
         # the flood limit errs by a message or two on the lenient side, never the strict one.
-        query = select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(sms_throttles.c.msisdn == msisdn)
-        row = self.connection.execute(query).first()
+        row = self.connection.execute(_THROTTLE_BY_MSISDN, {"msisdn": msisdn}).first()
         return ThrottleState(row.milli_tokens, row.updated_at) if row else None
 
     def save_throttle(self, msisdn: str, state: ThrottleState) -> None:
         # An upsert: two nodes taking a new number's first messages at once must both succeed.
-        upsert(self.connection, sms_throttles,
-               {"msisdn": msisdn, "milli_tokens": state.milli_tokens, "updated_at": state.updated_at}, ["msisdn"])
+        self.connection.execute(_THROTTLE_UPSERT[self.connection.dialect.name],
+                                {"msisdn": msisdn, "milli_tokens": state.milli_tokens, "updated_at": state.updated_at})
 
     # ------------------------------------------------------------------ gifts
 
@@ -323,9 +371,5 @@ class SqlSocialRepository:
             cause_code=gift.cause, created_at=gift.created_at))
 
     def gifts_in_period(self, msisdn: str, period: str) -> list[Gift]:
-        rows = self.connection.execute(
-            select(gifts.c.amount_minor, gifts.c.cause_code, gifts.c.created_at)
-            .where(gifts.c.subscriber_id == self._id_of(msisdn), gifts.c.period == period)
-            .order_by(gifts.c.id)
-        )
+        rows = self.connection.execute(_GIFTS_IN_PERIOD, {"msisdn": msisdn, "period": period})
         return [Gift(msisdn, period, row.amount_minor, row.cause_code, row.created_at) for row in rows]
