@@ -43,6 +43,7 @@ class LinkEvents:
 
     def link_lost(self, link, outstanding_refs, reason):
         self.dispatcher.link_lost(link, outstanding_refs, reason)
+        self.receiver.link_lost(link)
 
     def submit_accepted(self, link, ref, message_id):
         self.dispatcher.submit_accepted(link, ref, message_id)

@@ -59,6 +59,9 @@ class Inbox:
         self.dedupe_window = dedupe_window_seconds
         self.reassembly_timeout = timedelta(seconds=reassembly_timeout_seconds)
         self.on_incomplete = on_incomplete
+        # Digests of SMS this process stored and acknowledged on a live link, by when: the SMSC got
+        # those answers, so the same text again is the person texting again, not a redelivery.
+        self._acknowledged: dict[str, float] = {}
 
     # ------------------------------------------------------------------ storing
 
@@ -105,9 +108,27 @@ class Inbox:
             "state": "failed", "error": reason, "received_at": now,
         })
 
+    def note_acknowledged(self, digests: list[str], epoch: float) -> None:
+        for digest in digests:
+            self._acknowledged[digest] = epoch
+        if len(self._acknowledged) > 100_000:
+            horizon = epoch - self.dedupe_window
+            self._acknowledged = {d: at for d, at in self._acknowledged.items() if at >= horizon}
+
+    def forget_acknowledged_since(self, epoch: float) -> None:
+        """A link dropped: answers written just before may never have reached the SMSC, which will
+        then deliver those messages again; they must be recognised as redeliveries."""
+        self._acknowledged = {d: at for d, at in self._acknowledged.items() if at < epoch}
+
     def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict,
                        seen: set[str] | None = None) -> int | None:
         epoch = now.timestamp()
+        acknowledged_at = self._acknowledged.get(digest)
+        if acknowledged_at is not None and epoch - acknowledged_at < 2 * self.dedupe_window:
+            # Texted again (BILL twice, YES to a second GIVE): a new message with a key of its own.
+            values = dict(values, dedupe_key=f"{digest[:40]}:again:{uuid.uuid4().hex}", received_at=now,
+                          state="received")
+            return connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).scalars().first()
         previous = intake.previous_key(digest, epoch, self.dedupe_window)
         if seen is not None:
             if previous in seen:

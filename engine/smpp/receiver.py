@@ -87,8 +87,12 @@ class MoReceiver:
             for link, event in pending:
                 link.acknowledge(event.sequence, CommandStatus.ESME_RX_T_APPN)
             return
-        for link, event in pending:
-            link.acknowledge(event.sequence, CommandStatus.ESME_ROK)
+        acknowledged = []
+        for (link, event), arrived in zip(pending, arrivals):
+            answered = link.acknowledge(event.sequence, CommandStatus.ESME_ROK)
+            if answered and isinstance(arrived, intake.SmsArrived):
+                acknowledged.append(arrived.digest)
+        self.inbox.note_acknowledged(acknowledged, now.timestamp())
         if self.metrics is not None:
             for kind in kinds:
                 self.metrics.mo_messages.labels(kind=kind).inc()
@@ -96,6 +100,10 @@ class MoReceiver:
             self.apply_receipts()
         if stored_ids:
             self.on_messages(stored_ids)
+
+    def link_lost(self, link) -> None:
+        # Answers of the last moments may have died with the connection.
+        self.inbox.forget_acknowledged_since(self.reactor.seconds() - 10)
 
     def apply_receipts(self) -> int:
         self.before_receipts()

@@ -243,8 +243,8 @@ def test_an_mo_whose_acknowledgement_was_lost_is_redelivered_and_handled_once(tm
 
     def lose_the_first_ack(sequence, status=0):
         if not lost:
-            lost.append(sequence)  # stored, but the SMSC never hears back: as if we crashed here
-            return True
+            lost.append(sequence)  # stored, but never answered: as if the process died right here
+            return False
         return real_acknowledge(sequence, status)
 
     link.acknowledge = lose_the_first_ack
@@ -259,5 +259,22 @@ def test_an_mo_whose_acknowledgement_was_lost_is_redelivered_and_handled_once(tm
         with database.connect() as connection:
             assert connection.execute(select(func.count()).select_from(mo_messages)).scalar_one() == 1
         assert phone.inbox == ["echo: only once please"]
+    finally:
+        yield rig.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_same_text_sent_again_after_its_answer_is_a_new_message(tmp_path, database):
+    rig = Rig(tmp_path, database, receipts=False)
+    yield rig.start()
+    try:
+        phone = rig.simulator.handset("+447400800004")
+        yield phone.send_mo("BILL")
+        yield phone.wait_for_messages(1)
+        yield phone.send_mo("BILL")
+        yield phone.wait_for_messages(2)
+        assert phone.inbox == ["echo: BILL", "echo: BILL"]
+        with database.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(mo_messages)).scalar_one() == 2
     finally:
         yield rig.stop()

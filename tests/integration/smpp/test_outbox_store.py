@@ -103,3 +103,18 @@ def test_parts_that_stop_arriving_are_processed_with_a_gap_after_the_timeout(dat
     with database.connect() as connection:
         text, complete = connection.execute(select(mo_messages.c.text, mo_messages.c.complete)).one()
     assert (text, complete) == ("first ", False)
+
+
+def test_a_text_repeated_after_its_acknowledgement_is_stored_again(database):
+    inbox = Inbox()
+    arrived = intake.classify(sms_params(b"YES"))
+    with database.begin() as connection:
+        first = inbox.store(connection, arrived, "host-a", NOW)
+    inbox.note_acknowledged([arrived.digest], NOW.timestamp())
+    with database.begin() as connection:
+        again = inbox.store(connection, arrived, "host-a", NOW + timedelta(seconds=20))
+    assert first is not None and again is not None and again != first
+    # After a link loss, recent answers are in doubt: the same text is a redelivery again.
+    inbox.forget_acknowledged_since(NOW.timestamp() - 10)
+    with database.begin() as connection:
+        assert inbox.store(connection, arrived, "host-a", NOW + timedelta(seconds=40)) is None
