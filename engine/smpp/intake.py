@@ -3,10 +3,12 @@ a USSD step, one part of a concatenated SMS, or a whole SMS. Pure: no storage, n
 
 Redelivery: an SMSC that did not get our deliver_sm_resp sends the same message again, with a new
 sequence number and usually no id of its own. `dedupe_key` recognises it by a digest of everything
-the phone and the SMSC put in the message plus a time window (`window_seconds`, default 600): two
-identical texts from one phone within the same window count as one. The window is bucketed so the
-key can carry a unique constraint; a redelivery that straddles a bucket boundary is caught by also
-checking the previous bucket's key (`previous_key`).
+the phone and the SMSC put in the message plus a time window (`window_seconds`, default 600). The
+window is bucketed so the key can carry a unique constraint; a redelivery that straddles a bucket
+boundary is caught by also checking the previous bucket's key (`previous_key`). A person may send
+the same text twice on purpose (BILL, YES): once this process has answered the first on a live
+link, the SMSC has no reason to redeliver it, so the inbox stores the second as a new message
+(`Inbox.note_acknowledged`); after a crash or a dropped link the doubt goes the safe way.
 """
 
 from __future__ import annotations
