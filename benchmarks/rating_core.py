@@ -1,6 +1,6 @@
 """Micro-benchmark, not a test: parse + rate generated usage rows, report records per second.
 
-    .venv/bin/python tests/unit/rating/bench_rating.py [rows] [repeats]
+    .venv/bin/python -m benchmarks.rating_core [rows] [repeats]
 
 The rows are generated in memory first (not timed); the timed part is the importer's pure work:
 splitting lines, parsing fields and times, and rating retail and wholesale with bundles.
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.rating.generator import generate_subscribers, generate_usage  # noqa: E402
 from engine.rating.rater import Rater, RatingError  # noqa: E402
@@ -21,7 +21,7 @@ from engine.rating.tariffs import load_tariff_file  # noqa: E402
 
 
 def main(rows: int = 1_000_000, repeats: int = 3) -> None:
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[1]
     tariff = load_tariff_file(root / "config" / "tariffs.toml", "Europe/London", "GB")
     subscribers = generate_subscribers(10_000, seed=7)
     started = time.perf_counter()

@@ -38,7 +38,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -129,7 +129,8 @@ class RatingSession:
     def _prepare(self, batch: list[tuple]) -> None:
         """Plans and allowance seeds for the batch's subscribers; the batch is in rating order."""
         msisdns = set(map(_MSISDN, batch))
-        unknown = msisdns - self.plan_of.keys() - self._without_plan
+        # set.difference(dict) walks the batch's numbers, not every subscriber seen so far.
+        unknown = msisdns.difference(self.plan_of).difference(self._without_plan)
         if unknown:
             found = plans_of(self.connection, unknown)
             self.plan_of.update(found)
@@ -193,12 +194,13 @@ class RatingSession:
         self.counts.rated += len(results)
         self.counts.late += len(late)
         self.counts.suspense += len(suspended)
-        if len(self._totals) >= TOTALS_FLUSH_KEYS:
+        if self.rater.totals_keys() >= TOTALS_FLUSH_KEYS:
             self.flush()
         return suspended
 
     def flush(self) -> None:
         """Write the usage_totals deltas summed so far (and forget them)."""
+        self.rater.collect_totals()
         billing_period = self._billing_period
         add_totals(self.connection, {
             (msisdn, period, billing_period(period), service): sums
@@ -236,6 +238,10 @@ class _ProgressLines:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._text)
+
+    def read(self, size: int = -1) -> str:
+        """Text from the file (the parser reads large pieces: faster than line by line)."""
+        return self._text.read(size)
 
     def close(self) -> None:
         self._text.close()
@@ -287,7 +293,7 @@ class UsageFileHandler:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            parsed = parser.parse(lines, on_reject)
+            parsed = chain.from_iterable(parser.parse_chunks(lines, on_reject))
             while True:
                 batch = list(islice(parsed, self.batch_size))  # the loop over lines runs in C
                 if not batch:

@@ -26,13 +26,33 @@ The rules, in the order they apply (docs/rating.md has the worked examples):
 
 from __future__ import annotations
 
+from operator import add
 from typing import Iterable, Mapping, NamedTuple
 
-from engine.rating.allowances import consume
 from engine.rating.records import DATA, SMS, VOICE
 from engine.rating.tariffs import CompiledVoiceRate, Tariff
 
 NO_ZONE = ""  # the zone of a data record
+
+
+# Rater totals: six sums packed in one int, 96 bits a field (signed: any sum within +-4e28, far
+# beyond a subscriber's bytes or micro-units in a period), so a record adds one int.
+_FIELD_BITS = 96
+_Q, _I, _B, _R, _W = (1 << (_FIELD_BITS * n) for n in range(1, 6))
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
+_FIELD_SIGN = 1 << (_FIELD_BITS - 1)
+
+
+def _unpack(packed: int) -> list[int]:
+    """[records, quantity, included, billed, retail, wholesale] from their packed sum."""
+    sums = []
+    for _ in range(6):
+        value = packed & _FIELD_MASK
+        if value >= _FIELD_SIGN:
+            value -= 1 << _FIELD_BITS
+        sums.append(value)
+        packed = (packed - value) >> _FIELD_BITS
+    return sums
 
 
 class RatedRecord(NamedTuple):
@@ -62,16 +82,25 @@ class Rater:
     ):
         """plan_of: subscriber msisdn (E.164) -> plan code for the records being rated.
         counters: allowance counters to continue from (see allowances.seed_counters).
-        totals: when given, every rated record is also added to
-        `totals[(msisdn, period, service)] = [records, quantity, included, billed, retail, wholesale]`
-        (quantity = included + chargeable), the sums a bulk importer stores beside the records. They
+        totals: when given, every rated record is also summed, and `collect_totals()` adds the sums
+        to `totals[(msisdn, period, service)] = [records, quantity, included, billed, retail, wholesale]`
+        (quantity = included + chargeable): the sums a bulk importer stores beside the records. They
         are summed here, where the values are at hand, because a second pass over the result tuples
-        costs nearly as much as rating them. The caller may empty the dict whenever it has read it."""
+        costs nearly as much as rating them; and each record's six numbers are packed into one int
+        (96 bits a field) added to one sum per (msisdn, period, service), because six list
+        updates scattered over tens of thousands of keys cost more than the rest of rating. The
+        caller may empty `totals` whenever it has read it."""
         self.tariff = tariff
         self.plan_of = plan_of
         self.counters = {} if counters is None else counters
         self.totals = totals
-        self._plans: dict = {}
+        # Packed sums (see collect_totals): each subscriber's for its current period are kept in its
+        # entry of `_subscribers`, beside its plan, and moved to `_packed` (period -> (voice, sms,
+        # data) dicts of msisdn -> packed sums) when its records reach another period.
+        self._packed: dict[str, tuple[dict, dict, dict]] = {}
+        self._active = [0]  # subscribers whose entry holds sums
+        # msisdn -> [plan fields (see _plan), period of the sums or None, voice, sms, data sums]
+        self._subscribers: dict = {}
         self._at = tariff.timeline.at
         self._split = tariff.split_at_band_boundary
         self._megabyte = tariff.megabyte_bytes
@@ -84,8 +113,54 @@ class Rater:
         plan = self.tariff.plans.get(code)
         if plan is None:
             raise RatingError(f"subscriber {msisdn} has plan {code!r}, which tariffs.toml does not define")
-        self._plans[msisdn] = plan
-        return plan
+        # The fields the rating loop reads, flat: one tuple unpacking instead of attribute lookups.
+        card = plan.card
+        fields = (
+            plan.code, card.voice, card.sms, card.data, card.roaming,
+            plan.voice_seconds, plan.voice_zones, plan.sms_messages, plan.sms_zones, plan.data_bytes,
+        )
+        entry = self._subscribers[msisdn] = [fields, None, 0, 0, 0]
+        return entry
+
+    def _move_sums(self, msisdn: str, entry: list, period: str | None) -> None:
+        """A subscriber's packed sums from its entry to `_packed`; the entry then sums `period`."""
+        held = entry[1]
+        if held is None:
+            self._active[0] += 1
+        else:
+            tables = self._packed.get(held)
+            if tables is None:
+                tables = self._packed[held] = ({}, {}, {})
+            for table, packed in zip(tables, entry[2:]):
+                if packed:
+                    table[msisdn] = table.get(msisdn, 0) + packed
+            entry[2:] = (0, 0, 0)
+            if period is None:
+                self._active[0] -= 1
+        entry[1] = period
+
+    def collect_totals(self) -> int:
+        """Add the sums packed since the last call to `totals` (see __init__); returns how many
+        (msisdn, period, service) keys `totals` holds."""
+        totals = self.totals
+        if totals is None:
+            return 0
+        for msisdn, entry in self._subscribers.items():
+            if entry[1] is not None:
+                self._move_sums(msisdn, entry, None)
+        for period, tables in self._packed.items():
+            for service, table in zip((VOICE, SMS, DATA), tables):
+                for msisdn, packed in table.items():
+                    sums = _unpack(packed)
+                    key = (msisdn, period, service)
+                    before = totals.get(key)
+                    totals[key] = sums if before is None else list(map(add, before, sums))
+        self._packed.clear()
+        return len(totals)
+
+    def totals_keys(self) -> int:
+        """How many (msisdn, period, service) keys are summed and not yet collected."""
+        return 3 * self._active[0] + sum(len(table) for tables in self._packed.values() for table in tables)
 
     def rate(self, record) -> tuple:  # replaced per instance by _rate_function's closure
         """One record (UsageRecord layout) -> a RatedRecord-layout tuple. Raises RatingError."""
@@ -96,7 +171,7 @@ class Rater:
         # worth about a third of the rating time.
         tariff = self.tariff
         counters = self.counters
-        plans = self._plans
+        plans = self._subscribers
         find_plan = self._plan
         minute_cache = tariff.timeline.minute_cache
         timeline_at = tariff.timeline.at
@@ -109,11 +184,22 @@ class Rater:
         wholesale_card = tariff.wholesale
         voice_price = self._voice_price
         megabyte = self._megabyte
+        two_megabytes = 2 * megabyte
+        wholesale_voice, wholesale_sms, wholesale_roaming = wholesale_card.voice, wholesale_card.sms, wholesale_card.roaming
+        if wholesale_card.data is not None:
+            wholesale_per_mb, wholesale_block = wholesale_card.data
+        else:  # as before: a data record then fails when it unpacks the missing rate
+            wholesale_per_mb = wholesale_block = None
         totals = self.totals
+        move_sums = self._move_sums
 
         def rate(record) -> tuple:
             _, _, msisdn, service, start, duration, volume, called, roaming = record
-            plan = plans.get(msisdn) or find_plan(msisdn)
+            entry = plans.get(msisdn) or find_plan(msisdn)
+            (
+                code, card_voice, card_sms, card_data, card_roaming,
+                voice_seconds, voice_zones, sms_messages, sms_zones, data_bytes,
+            ) = entry[0]
             band, _, period = minute_cache.get(start // 60) or timeline_at(start)
             if roaming:
                 like_home = roaming_zones.get(roaming)
@@ -125,29 +211,33 @@ class Rater:
                 like_home = True
 
             if service == DATA:
+                slot = 4  # the service's sums in the subscriber's entry: voice 2, sms 3, data 4
                 included = 0
                 if not like_home:
-                    per_mb, block = plan.card.roaming[roaming].data
+                    per_mb, block = card_roaming[roaming].data
                 else:
-                    per_mb, block = plan.card.data
-                    bundle = plan.data_bytes
-                    if bundle:
-                        # allowances.consume, inlined: a third of all records are data sessions.
+                    per_mb, block = card_data
+                    if data_bytes:
+                        # allowances.consume, inlined (as for voice and SMS below).
                         key = (msisdn, period, DATA)
                         used = counters.get(key, 0)
-                        if used < bundle:
-                            included = volume if volume < bundle - used else bundle - used
+                        if used < data_bytes:
+                            included = volume if volume < data_bytes - used else data_bytes - used
                             counters[key] = used + included
                 chargeable = volume - included
                 if chargeable > 0:
                     # Whole blocks, then money.divide_half_up(billed * per_mb, megabyte) inlined.
                     billed = -(-chargeable // block) * block
-                    retail = (2 * billed * per_mb + megabyte) // (2 * megabyte)
+                    retail = (2 * billed * per_mb + megabyte) // two_megabytes
                 else:
                     billed = retail = 0
-                per_mb, block = wholesale_card.roaming[roaming].data if roaming else wholesale_card.data
-                wholesale = -(-volume // block) * block
-                wholesale = (2 * wholesale * per_mb + megabyte) // (2 * megabyte)
+                if roaming:
+                    per_mb, block = wholesale_roaming[roaming].data
+                    wholesale = -(-volume // block) * block
+                    wholesale = (2 * wholesale * per_mb + megabyte) // two_megabytes
+                else:
+                    wholesale = -(-volume // wholesale_block) * wholesale_block
+                    wholesale = (2 * wholesale * wholesale_per_mb + megabyte) // two_megabytes
                 zone = NO_ZONE
             else:
                 # PrefixTable.match's cache probed here first ("" there means no zone: match answers).
@@ -158,69 +248,77 @@ class Rater:
                     )
 
                 if service == VOICE:
+                    slot = 2
                     included = 0
                     if zone in zero_rated:
                         billed = retail = 0
                     else:
                         if not like_home:
-                            rate = plan.card.roaming[roaming].voice
+                            rate = card_roaming[roaming].voice
                         else:
-                            rate = plan.card.voice[zone]
-                            if plan.voice_seconds and zone in plan.voice_zones:
-                                included = consume(counters, (msisdn, period, VOICE), plan.voice_seconds, duration)
-                        if included or rate.flat is None or not duration:
+                            rate = card_voice[zone]
+                            if voice_seconds and zone in voice_zones:
+                                key = (msisdn, period, VOICE)
+                                used = counters.get(key, 0)
+                                if used < voice_seconds and duration > 0:
+                                    included = duration if duration < voice_seconds - used else voice_seconds - used
+                                    counters[key] = used + included
+                        connect, minimum, first, following, _, flat = rate
+                        if included == duration:
+                            billed = retail = 0  # wholly in the bundle, or a 0-second call
+                        elif included or flat is None:
                             billed, retail = voice_price(rate, start, included, duration - included, band)
                         else:
                             # _voice_price's commonest case (one price, no bundle), inlined.
-                            connect, minimum, first, following, _, flat = rate
                             billed = first if duration <= first else first - (first - duration) // following * following
                             retail = (billed * flat + 30) // 60 + connect
                             if retail < minimum:
                                 retail = minimum
-                    rate = wholesale_card.roaming[roaming].voice if roaming else wholesale_card.voice[zone]
-                    if rate.flat is None or not duration:
+                    rate = wholesale_roaming[roaming].voice if roaming else wholesale_voice[zone]
+                    connect, minimum, first, following, _, flat = rate
+                    if flat is None or not duration:
                         wholesale = voice_price(rate, start, 0, duration, band)[1]
                     else:
-                        connect, minimum, first, following, _, flat = rate
                         wholesale = (first if duration <= first else first - (first - duration) // following * following)
                         wholesale = (wholesale * flat + 30) // 60 + connect
                         if wholesale < minimum:
                             wholesale = minimum
                     chargeable = duration - included
                 elif service == SMS:
+                    slot = 3
                     included = 0
                     if zone in zero_rated:
                         billed = retail = 0
                     elif not like_home:
                         billed = 1
-                        retail = plan.card.roaming[roaming].sms
+                        retail = card_roaming[roaming].sms
                     else:
-                        if plan.sms_messages and zone in plan.sms_zones:
-                            included = consume(counters, (msisdn, period, SMS), plan.sms_messages, 1)
+                        if sms_messages and zone in sms_zones:
+                            key = (msisdn, period, SMS)
+                            used = counters.get(key, 0)
+                            if used < sms_messages:
+                                included = 1
+                                counters[key] = used + 1
                         billed = 1 - included
-                        retail = plan.card.sms[zone] * billed
-                    wholesale = wholesale_card.roaming[roaming].sms if roaming else wholesale_card.sms[zone]
+                        retail = card_sms[zone] * billed
+                    wholesale = wholesale_roaming[roaming].sms if roaming else wholesale_sms[zone]
                     chargeable = 1 - included
                 else:
                     raise RatingError(f"service {service!r} is unknown (expected voice, sms or data)")
 
             if totals is not None:
-                key = (msisdn, period, service)
-                sums = totals.get(key)
-                if sums is None:
-                    totals[key] = [1, included + chargeable, included, billed, retail, wholesale]
-                else:
-                    sums[0] += 1
-                    sums[1] += included + chargeable
-                    # Adding 0 still makes a new int; skipping it is measurably cheaper.
-                    if included:
-                        sums[2] += included
-                    if billed:
-                        sums[3] += billed
-                    if retail:
-                        sums[4] += retail
-                    sums[5] += wholesale
-            return (period, plan.code, zone, band_names[band], included, chargeable, billed, retail, wholesale)
+                # [records, quantity, included, billed, retail, wholesale] packed in one int.
+                if entry[1] != period:
+                    move_sums(msisdn, entry, period)
+                packed = 1 + (included + chargeable) * _Q + wholesale * _W
+                if included:
+                    packed += included * _I
+                if billed:
+                    packed += billed * _B
+                if retail:
+                    packed += retail * _R
+                entry[slot] += packed
+            return (period, code, zone, band_names[band], included, chargeable, billed, retail, wholesale)
 
         return rate
 

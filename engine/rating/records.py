@@ -13,7 +13,10 @@ reason, and parsing goes on. A file whose header lacks a mapped column is refuse
 from __future__ import annotations
 
 import csv
+import re
 from datetime import datetime, timezone
+from itertools import chain, compress, islice, repeat
+from operator import add, is_, is_not, itemgetter
 from typing import Callable, Iterable, Iterator, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -98,9 +101,25 @@ class UsageFormat(FrozenModel):
         return self
 
 
+# Lines per chunk when the parser is given lines, and characters per read when it is given a file.
+CHUNK_LINES = 10_000
+CHUNK_CHARS = 1 << 16
+# A text line as io.TextIOWrapper(newline="") cuts it: ended by "\n", "\r\n" or a lone "\r".
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# ISO 8601 start times: the minute-cache key is the text without its seconds, the seconds a probe.
+_MINUTE_HEAD = itemgetter(slice(None, 17))  # "YYYY-MM-DDTHH:MM:"
+_SECONDS_TEXT = itemgetter(slice(17, 19))
+_OFFSET_TAIL = itemgetter(slice(19, None))  # "+HH:MM" or "Z"
+_SECONDS = {f"{second:02d}": second for second in range(60)}
+_MINUTE_DIGITS = tuple(_SECONDS)
+_LAST_CHARACTER = itemgetter(-1)
+_MSISDN_CACHE_LIMIT = 200_000
+
+
 class _TimeParser:
     """Start-time text -> epoch seconds. The ISO fast path caches the epoch of each distinct
-    "date, hour, minute, offset", so most lines cost one slice, one dict probe and one int()."""
+    "date, hour, minute, offset" (the text without its two seconds digits), so most lines cost two
+    slices, two dict probes and one addition."""
 
     def __init__(self, fmt: UsageFormat):
         self.pattern = fmt.time_format
@@ -114,10 +133,10 @@ class _TimeParser:
             self.parse = self._strptime
 
     def _iso(self, text: str) -> int:
-        base = self._minutes.get(text[:16] + text[19:])
-        seconds = text[17:19]
-        if base is not None and text[16] == ":" and seconds.isdigit() and seconds < "60":
-            return base + int(seconds)
+        base = self._minutes.get(text[:17] + text[19:])
+        seconds = _SECONDS.get(text[17:19])
+        if base is not None and seconds is not None:
+            return base + seconds
         return self._iso_slow(text)
 
     def _iso_slow(self, text: str) -> int:
@@ -130,12 +149,23 @@ class _TimeParser:
         if moment.tzinfo is None:
             raise ValueError(f"start_time {text!r} has no UTC offset (expected e.g. 2026-03-15T10:23:45+00:00)")
         epoch = int(moment.timestamp() // 1)
-        if len(text) in (20, 25) and text[16] == ":" and text[17:19].isdigit():
-            # Only the exact "YYYY-MM-DDTHH:MM:SS(Z|+HH:MM)" shapes are cached, so the cache key
-            # can never mix up two spellings of different instants.
-            if len(self._minutes) > 500_000:
-                self._minutes.clear()
-            self._minutes[text[:16] + text[19:]] = epoch - int(text[17:19])
+        if len(text) in (20, 25) and text[16] == ":" and text[17:19] in _SECONDS:
+            # Only the exact "YYYY-MM-DDTHH:MM:SS(Z|+HH:MM)" shapes are cached, and a hit needs two
+            # ASCII digits 00-59 where the seconds were, so the key can never mix up two spellings
+            # of different instants.
+            minutes = self._minutes
+            if len(minutes) > 500_000:
+                minutes.clear()
+            base = epoch - _SECONDS[text[17:19]]
+            minute = _SECONDS.get(text[14:16])
+            if minute is not None and text[13] == ":" and text[4] == "-" and text[7] == "-":
+                # The offset is in the text, so the hour's other minutes are whole minutes away:
+                # the hour is cached at once (a month has 744 hours, 44,640 minutes to parse).
+                head, tail, hour_start = text[:14], ":" + text[19:], base - 60 * minute
+                for other, digits in enumerate(_MINUTE_DIGITS):
+                    minutes[head + digits + tail] = hour_start + 60 * other
+            else:
+                minutes[text[:17] + text[19:]] = base
         return epoch
 
     def _epoch(self, text: str) -> int:
@@ -165,6 +195,10 @@ class UsageParser:
         # Mapped to the module's constants, so the rater may compare services by identity.
         constants = {service: service for service in SERVICES}
         self.services = {name.strip().lower(): constants[service] for name, service in fmt.services.items()}
+        # The column parser's caches: service spellings seen (-> constant), and subscriber numbers
+        # seen that are good E.164 (-> canonical).
+        self._service_names = dict(self.services)
+        self._msisdns: dict[str, str] = {}
 
     def _positions(self, header: list[str] | None) -> tuple[int | None, ...]:
         positions = []
@@ -186,22 +220,213 @@ class UsageParser:
     def parse(self, lines: Iterable[str], on_reject: Callable[[LineReject], None]) -> Iterator[tuple]:
         """Yield records (tuples in UsageRecord order) from text lines; bad lines go to on_reject.
 
-        Fields are split with str.split unless a line holds a quote, which then goes through the
-        csv module: three times faster on the usual unquoted line. A record cannot span lines
-        (no CDR field holds a newline), so line numbers are the file's own.
+        `lines` is an iterable of text lines, or a text file (anything with `read`), which is then
+        read in large pieces (faster than line by line). See `parse_chunks`."""
+        return chain.from_iterable(self.parse_chunks(lines, on_reject))
+
+    def parse_chunks(
+        self, lines: Iterable[str], on_reject: Callable[[LineReject], None], size: int = CHUNK_LINES
+    ) -> Iterator[list[tuple]]:
+        """Lists of records, in line order, a chunk of lines at a time (`size` lines, or about
+        CHUNK_CHARS characters from a file); bad lines go to on_reject as each chunk is parsed.
+
+        A chunk is parsed column by column, the loops in C (`_parse_columns`): the whole chunk
+        split at once, each field picked with a stepped slice and converted with map(). Anything
+        that path does not handle exactly - a quote, a blank or short line, an unknown service, a
+        bad number or time - sends the chunk through the line-by-line parser (`_parse_lines`), which
+        gives each line its reason, so the results never depend on the path. A record cannot span
+        lines (no CDR field holds a newline), so line numbers are the file's own.
         """
-        delimiter = self.format.delimiter
+        read = getattr(lines, "read", None)
+        pieces = _pieces_read(read) if read is not None else _pieces_of_lines(iter(lines), size)
         line_number = 0
         header = None
-        iterator = iter(lines)
+        first = None
         if self.format.header:
-            for line in iterator:
-                line_number += 1
-                header = [name.strip() for name in _split_quoted(line, delimiter)]
+            for text, piece_lines in pieces:
+                if piece_lines is None:
+                    piece_lines = _LINE.findall(text)
+                if not piece_lines:
+                    continue
+                header = [name.strip() for name in _split_quoted(piece_lines[0], self.format.delimiter)]
+                line_number = 1
+                rest = piece_lines[1:]
+                first = ("".join(rest), rest)
                 break
             if header is None:
                 return
         positions = self._positions(header)
+        if first is not None:
+            pieces = chain((first,), pieces)
+        for text, piece_lines in pieces:
+            records = self._parse_columns(text, piece_lines, line_number + 1, positions)
+            if records is None:
+                if piece_lines is None:
+                    piece_lines = _LINE.findall(text)
+                records = []
+                self._parse_lines(piece_lines, line_number + 1, positions, records.append, on_reject)
+                count = len(piece_lines)
+            else:
+                count = len(records)
+            line_number += count
+            if records:
+                yield records
+
+    def _parse_columns(self, text: str, lines: list[str] | None, first: int, positions) -> list[tuple] | None:
+        """The records of a chunk of good lines (`text`, the chunk's lines joined, from line number
+        `first`), parsed a column at a time; None if any line needs the line-by-line parser."""
+        if not text or '"' in text:
+            return None
+        if lines is not None:
+            # Lines from a caller: each must end with the one newline (the last may have none).
+            try:
+                ends = "".join(map(_LAST_CHARACTER, lines))
+            except IndexError:
+                return None
+            if ends.count("\n", 0, len(lines) - 1) != len(lines) - 1 or text.count("\n") != ends.count("\n"):
+                return None
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+            if "\r" in text:
+                return None
+        if text[-1] == "\n":
+            text = text[:-1]
+        count = text.count("\n") + 1
+        delimiter = self.format.delimiter
+        end_of_first = text.find("\n")
+        width = text.count(delimiter, 0, end_of_first if end_of_first >= 0 else len(text)) + 1
+        p_id, p_msisdn, p_service, p_start, p_duration, p_volume, p_called, p_roaming = positions
+        if width <= max(p for p in positions if p is not None):
+            return None
+        # Each newline is followed by a delimiter, so it ends a field: the lines all have `width`
+        # fields exactly when the split has count * width fields and every newline ends a field of
+        # the last column (then the n - 1 line ends fall on the n - 1 last-column fields before the
+        # last line's).
+        fields = text.replace("\n", "\n" + delimiter).split(delimiter)
+        if len(fields) != count * width:
+            return None
+        last = width - 1
+        if "".join(fields[last::width]).count("\n") != count - 1:
+            return None
+
+        def column(position: int) -> list[str]:
+            values = fields[position::width]
+            return list(map(str.rstrip, values, repeat("\n"))) if position == last else values
+
+        record_ids = column(p_id)
+        if "" in record_ids:
+            return None
+
+        numbers = column(p_msisdn)
+        msisdn_cache = self._msisdns
+        msisdns = list(map(msisdn_cache.get, numbers))
+        if None in msisdns:
+            canonical_msisdn = self.canonical_msisdn
+            if len(msisdn_cache) >= _MSISDN_CACHE_LIMIT:
+                msisdn_cache.clear()
+            index = msisdns.index(None)
+            while True:
+                msisdn = canonical_msisdn(numbers[index])
+                if msisdn[:1] != "+":
+                    return None
+                msisdn_cache[numbers[index]] = msisdns[index] = msisdn
+                try:
+                    index = msisdns.index(None, index + 1)
+                except ValueError:
+                    break
+
+        names = column(p_service)
+        service_names = self._service_names
+        services = list(map(service_names.get, names))
+        if None in services:
+            index = services.index(None)
+            while True:
+                service = self.services.get(names[index].strip().lower())
+                if service is None:
+                    return None
+                service_names[names[index]] = services[index] = service
+                try:
+                    index = services.index(None, index + 1)
+                except ValueError:
+                    break
+
+        times = column(p_start)
+        try:
+            if self.format.time_format == "iso8601":
+                minutes = self._time_parser._minutes
+                keys = list(map(add, map(_MINUTE_HEAD, times), map(_OFFSET_TAIL, times)))
+                bases = list(map(minutes.get, keys))
+                if None in bases:
+                    # A file in time order brings new minutes in every chunk: each new one is
+                    # converted once (which caches it), then the chunk is looked up again.
+                    parse_time = self.parse_time
+                    missing = list(map(is_, bases, repeat(None)))
+                    for key, text in dict(zip(compress(keys, missing), compress(times, missing))).items():
+                        if key not in minutes:
+                            parse_time(text)
+                    bases = list(map(minutes.get, keys))
+                seconds = list(map(_SECONDS.get, map(_SECONDS_TEXT, times)))
+                if None in bases or None in seconds:
+                    parse_time = self.parse_time
+                    for index, (base, second) in enumerate(zip(bases, seconds)):
+                        if base is None or second is None:
+                            bases[index], seconds[index] = parse_time(times[index]), 0
+                starts = list(map(add, bases, seconds))
+            else:
+                starts = list(map(self.parse_time, times))
+        except ValueError:
+            return None
+
+        # Counts: what the line parser reads (int() of the text, empty is 0), none negative, and
+        # present where the service needs them; anything else, the line parser words the reason.
+        durations_text, volumes_text = column(p_duration), column(p_volume)
+        if (VOICE, "") in zip(services, durations_text) or (DATA, "") in zip(services, volumes_text):
+            return None
+        try:
+            durations = [int(text) if text else 0 for text in durations_text]
+            volumes = [int(text) if text else 0 for text in volumes_text]
+        except ValueError:
+            return None
+        if min(durations) < 0 or min(volumes) < 0:
+            return None
+
+        canonical_called = self.canonical_called
+        numbers = column(p_called)
+        if canonical_called.national_prefix == "0":
+            # NumberCanonicaliser.__call__'s commonest shapes inlined ("07...", "00..."); the others call it.
+            plus_country = canonical_called._plus_country
+            called = [
+                (("+" + number[2:] if number[1:2] == "0" else plus_country + number[1:] if len(number) >= 7 else number)
+                 if number[:1] == "0" and number.isdigit() else canonical_called(number) if number else "")
+                for number in numbers
+            ]
+        else:
+            called = [canonical_called(number) if number else "" for number in numbers]
+        if "" in compress(called, map(is_not, services, repeat(DATA))):
+            return None  # a call or SMS without a called number: the line parser says so
+        if any(compress(called, map(is_, services, repeat(DATA)))):
+            called = ["" if service is DATA else number for service, number in zip(services, called)]
+
+        if p_roaming is None:
+            roaming = repeat(HOME)
+        else:
+            # Spellings mapped once per distinct value (the last column's newline dropped there too).
+            zones = fields[p_roaming::width]
+            spelled = {}
+            for text in set(zones):
+                zone = text.rstrip("\n") if p_roaming == last else text
+                spelled[text] = zone if not zone or (zone.islower() and zone.isalnum()) else zone.strip().lower()
+            roaming = map(spelled.__getitem__, zones)
+        line_numbers = range(first, first + count)
+        return list(zip(line_numbers, record_ids, msisdns, services, starts, durations, volumes, called, roaming))
+
+    def _parse_lines(self, lines: list[str], first: int, positions, emit, on_reject) -> None:
+        """Line by line: each good line's record to `emit`, each bad line to `on_reject`.
+
+        Fields are split with str.split unless a line holds a quote, which then goes through the
+        csv module."""
+        delimiter = self.format.delimiter
+        line_number = first - 1
         width = max(p for p in positions if p is not None) + 1
         p_id, p_msisdn, p_service, p_start, p_duration, p_volume, p_called, p_roaming = positions
         services = self.services
@@ -210,7 +435,7 @@ class UsageParser:
         canonical_called = self.canonical_called
         canonical_msisdn = self.canonical_msisdn
         msisdn_cache = canonical_msisdn.cache
-        for line in iterator:
+        for line in lines:
             line_number += 1
             if '"' in line:
                 row = _split_quoted(line, delimiter)
@@ -239,11 +464,11 @@ class UsageParser:
                         )
                 text = row[p_start]
                 if iso_minutes is not None:
-                    # _TimeParser._iso's fast path, inlined (it runs on every line).
-                    start = iso_minutes.get(text[:16] + text[19:])
-                    seconds = text[17:19]
-                    if start is not None and text[16] == ":" and seconds.isdigit() and seconds < "60":
-                        start += int(seconds)
+                    # _TimeParser._iso's fast path, inlined.
+                    start = iso_minutes.get(text[:17] + text[19:])
+                    seconds = _SECONDS.get(text[17:19])
+                    if start is not None and seconds is not None:
+                        start += seconds
                     else:
                         start = parse_time(text)
                 else:
@@ -268,7 +493,36 @@ class UsageParser:
             except ValueError as problem:
                 on_reject(LineReject(line_number, _reason(problem, row, p_duration, p_volume), tuple(row)))
                 continue
-            yield (line_number, record_id, msisdn, service, start, duration, volume, called, roaming)
+            emit((line_number, record_id, msisdn, service, start, duration, volume, called, roaming))
+
+
+def _pieces_of_lines(lines: Iterator[str], size: int) -> Iterator[tuple[str, list[str]]]:
+    """(the lines joined, the lines), `size` lines at a time."""
+    while True:
+        chunk = list(islice(lines, size))
+        if not chunk:
+            return
+        yield "".join(chunk), chunk
+
+
+def _pieces_read(read: Callable[[int], str]) -> Iterator[tuple[str, None]]:
+    """(text, None): about CHUNK_CHARS characters at a time, each piece cut after a line's end."""
+    carry = ""
+    while True:
+        data = read(CHUNK_CHARS)
+        if not data:
+            if carry:
+                yield carry, None
+            return
+        if carry:
+            data = carry + data
+        # A "\r" at the very end may be the first half of a "\r\n": kept for the next piece.
+        cut = max(data.rfind("\n"), data.rfind("\r", 0, len(data) - 1)) + 1
+        if not cut:
+            carry = data
+            continue
+        carry = data[cut:]
+        yield data[:cut], None
 
 
 def _split_quoted(line: str, delimiter: str) -> list[str]:
