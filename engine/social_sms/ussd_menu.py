@@ -803,7 +803,14 @@ def _cross_check(config) -> list[ConfigProblem]:
         return []
     if not ussd.screens and not (config.directory / USSD_FILE).exists():
         return []  # no ussd.toml: the engine runs without a USSD menu
-    return ussd_problems(ussd, config.label(USSD_FILE), _longest_cause_names(config))
+    problems = ussd_problems(ussd, config.label(USSD_FILE), _longest_cause_names(config))
+    short_code = config.engine.operator.short_code
+    if not ussd.service_code.startswith(f"*{short_code}"):
+        problems.append(ConfigProblem(
+            config.label(USSD_FILE), "service_code",
+            f"{ussd.service_code!r} does not use the operator's short code {short_code} "
+            f"(expected \"*{short_code}#\", as engine.toml's operator.short_code says)"))
+    return problems
 
 
 register_cross_check(_cross_check)

@@ -143,3 +143,14 @@ def test_release_ops_must_be_vendor_values():
         data["sessions"]["release_service_ops"] = [17]
     with pytest.raises(ValidationError, match="17 is a standard ussd_service_op"):
         UssdFile.model_validate(edited(edit))
+
+
+def test_the_service_code_must_use_the_operators_short_code(tmp_path):
+    directory = copy_project_config(tmp_path)
+    replace_in(directory / "ussd.toml", 'service_code = "*767#"', 'service_code = "*768#"')
+    with pytest.raises(ConfigError) as raised:
+        load_config(directory, environ={})
+    assert [str(p) for p in raised.value.problems] == [
+        f"{directory / 'ussd.toml'}: service_code: '*768#' does not use the operator's short code 767 "
+        "(expected \"*767#\", as engine.toml's operator.short_code says)"
+    ]
