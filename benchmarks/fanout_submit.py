@@ -43,7 +43,7 @@ def run_all(followers: int, runs: int, profile: str | None) -> list[tuple[int, f
 
     from benchmarks.fanout import build
     from benchmarks.mo_commands import commands_config
-    from benchmarks.smpp_throughput import SimulatorProcess, build_engine, close_database, open_database, wait_until
+    from benchmarks.smpp_throughput import build_engine, close_database, open_database, simulator_process, wait_until
     from engine.hostnet.provisioning import ProvisioningService
     from engine.social_sms import actions
     from engine.social_sms.context import SocialContext
@@ -54,7 +54,7 @@ def run_all(followers: int, runs: int, profile: str | None) -> list[tuple[int, f
     results: list[tuple[int, float, float]] = []
     errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-fanout-submit-"))
-    simulator = SimulatorProcess("--benchmark")
+    simulator = simulator_process(folder, "--benchmark")
 
     @defer.inlineCallbacks
     def one_run(config, database, context, attempt: int):

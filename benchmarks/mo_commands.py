@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from engine.demo.processes import launch_simulator  # noqa: E402
 
 TARGET_RATE = 2000.0
 TARGET_P99_MS = 50.0
@@ -173,26 +173,11 @@ def simulator_child(argv: list[str]) -> int:
                      *argv])
 
 
-class SimulatorChild:
-    """This module with `--simulator-child` in a process of its own: `smpp_port`, `control_port`."""
-
-    def __init__(self):
-        self.command = [sys.executable, "-m", "benchmarks.mo_commands", "--simulator-child"]
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        line = self.process.stdout.readline()
-        if not line.startswith("smsc-sim listening"):
-            self.process.kill()
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        fields = dict(part.split("=", 1) for part in line.split()[2:])
-        self.smpp_port = int(fields["smpp"].rsplit(":", 1)[1])
-        self.control_port = int(fields["control"].rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def start_simulator_child(folder: Path):
+    """This module with `--simulator-child` in a process of its own (run from the project, so the
+    `benchmarks` package imports): the simulator with the `commands` control command added."""
+    command = [sys.executable, "-m", "benchmarks.mo_commands", "--simulator-child"]
+    return launch_simulator(command, ROOT, folder / "smsc-sim.log")
 
 
 # --------------------------------------------------------------------------- the engine side
@@ -261,7 +246,7 @@ def run_all(args) -> tuple[list[dict], dict]:
     checks: dict = {}
     errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-commands-"))
-    simulator = SimulatorChild()
+    simulator = start_simulator_child(folder)
 
     def play(run: str, seconds: float) -> dict:
         with SimulatorControlClient("127.0.0.1", simulator.control_port) as client:

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
 from benchmarks.smpp_throughput import (  # noqa: E402
-    SimulatorProcess, build_engine, close_database, engine_config, open_database, wait_until)
+    build_engine, close_database, engine_config, open_database, simulator_process, wait_until)
 
 TARGET_P99_MS = 50.0
 HANDSETS = 100
@@ -45,7 +45,7 @@ def run_all(backends, rate: float, seconds: float, runs: int, profile: str | Non
     results: dict[str, list[dict]] = {}
     errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-mo-"))
-    simulator = SimulatorProcess("--benchmark")
+    simulator = simulator_process(folder, "--benchmark")
 
     def load(run_seconds: float) -> dict:
         with SimulatorControlClient("127.0.0.1", simulator.control_port) as client:

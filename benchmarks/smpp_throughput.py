@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +40,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from engine.demo.processes import Simulator, start_simulator  # noqa: E402
 
 POSTGRESQL_URL = os.environ.get("TPO_BENCH_POSTGRESQL_URL", "postgresql://127.0.0.1:5432/test")
 TARGET_PER_SECOND = 10_000
-TPO = str(ROOT / ".venv" / "bin" / "tpo")
 TEXT = "Rally at the town hall, Saturday 10:00!!"
 
 # Messages per run at scale 1.0: each run lasts several seconds ("sustained"), more at window 64.
@@ -55,31 +54,9 @@ MESSAGES = {(1, 0): 10_000, (10, 0): 40_000, (64, 0): 100_000,
 # --------------------------------------------------------------------------- the simulator process
 
 
-class SimulatorProcess:
-    """`tpo smsc-sim` in a child process on free ports; `smpp_port`, `control_port`, `command`."""
-
-    def __init__(self, *options: str):
-        self.command = [TPO, "smsc-sim", "--port", "0", "--control-port", "0", "--log-level", "WARNING", *options]
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        line = self.process.stdout.readline()
-        if not line.startswith("smsc-sim listening"):
-            self.process.kill()
-            raise RuntimeError(f"smsc-sim did not start: {line!r}")
-        fields = dict(part.split("=", 1) for part in line.split()[2:])
-        self.smpp_port = int(fields["smpp"].rsplit(":", 1)[1])
-        self.control_port = int(fields["control"].rsplit(":", 1)[1])
-
-    def shown(self) -> str:
-        """The command line as a reader would type it (fixed ports)."""
-        options = self.command[self.command.index("WARNING") + 1:]
-        return "tpo smsc-sim " + " ".join(options)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def simulator_process(folder: Path, *options: str) -> Simulator:
+    """`tpo smsc-sim` in a child process on free ports, quiet (the engine under test is what is timed)."""
+    return start_simulator(folder, "--log-level", "WARNING", *options)
 
 
 # --------------------------------------------------------------------------- engine and databases
@@ -256,7 +233,7 @@ def run_all(backends, windows, latencies, runs, scale, profile: str | None):
     from twisted.internet import defer, reactor
 
     results: list[Result] = []
-    simulators: dict[int, SimulatorProcess] = {}
+    simulators: dict[int, Simulator] = {}
     errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-smpp-"))
 
@@ -264,7 +241,7 @@ def run_all(backends, windows, latencies, runs, scale, profile: str | None):
     def everything():
         try:
             for latency in latencies:
-                simulators[latency] = SimulatorProcess("--benchmark", "--latency-ms", str(latency))
+                simulators[latency] = simulator_process(folder, "--benchmark", "--latency-ms", str(latency))
             for backend in backends:
                 database = open_database(backend, folder)
                 try:

@@ -53,12 +53,17 @@ def _environment(extra: dict | None) -> dict:
 
 
 def start_simulator(workdir: Path, *options: str, env: dict | None = None, timeout: float = 20.0) -> Simulator:
-    log_path = workdir / "smsc-sim.log"
+    """`tpo smsc-sim` on free ports, its log in `workdir`."""
+    command = [*TPO, "smsc-sim", "--port", "0", "--control-port", "0", *options]
+    return launch_simulator(command, workdir, workdir / "smsc-sim.log", env, timeout)
+
+
+def launch_simulator(command: list[str], cwd: Path, log_path: Path, env: dict | None = None,
+                     timeout: float = 20.0) -> Simulator:
+    """Start any command that runs the simulator and prints its `smsc-sim listening` line (a
+    benchmark may run its own entry point); returns once both ports are known."""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [*TPO, "smsc-sim", "--port", "0", "--control-port", "0", *options],
-            cwd=workdir, env=_environment(env), stdout=subprocess.PIPE, stderr=log, text=True,
-        )
+        process = subprocess.Popen(command, cwd=cwd, env=_environment(env), stdout=subprocess.PIPE, stderr=log, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()
