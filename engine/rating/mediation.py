@@ -434,9 +434,9 @@ def rerun_suspense(database: Engine, tariff: Tariff, now: datetime | None = None
     return SuspenseRerun(rated=counts.rated, late=counts.late, still_in_suspense=still)
 
 
-def scheduled_suspense_rerun(database: Engine, config) -> SuspenseRerun:
+def scheduled_suspense_rerun(database: Engine, tariff: Tariff) -> SuspenseRerun:
     """The scheduler's job (idempotent: a run with nothing ratable changes only reasons and tries)."""
-    result = rerun_suspense(database, tariff_from_config(config))
+    result = rerun_suspense(database, tariff)
     if result.rated:
         log.info("suspense re-run: %d rated (%d late), %d still in suspense", result.rated, result.late, result.still_in_suspense)
     return result

@@ -146,10 +146,6 @@ class RatedBilling:
             return BillPreview(current_period(self.tariff, now), 0, 0, 0, 0)
 
     @classmethod
-    def factory(cls, config) -> Callable[[Connection], "RatedBilling"]:
-        """`billing_for(connection)`, as the social wiring takes it; the tariff is compiled once."""
-        from engine.rating.tariffs import tariff_from_config
-
-        tariff = tariff_from_config(config)
-        minor_unit = config.engine.operator.currency_minor_unit
+    def factory(cls, tariff: Tariff, minor_unit: int) -> Callable[[Connection], "RatedBilling"]:
+        """`billing_for(connection)`, as the social wiring takes it, with the already compiled tariff."""
         return lambda connection: cls(connection, tariff, minor_unit)

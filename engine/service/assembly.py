@@ -38,7 +38,7 @@ def engine_parts(service: EngineService, config: Config, database: Engine) -> En
     now = datetime.now(timezone.utc)
     social = SocialContext.from_config(config)
     tariff = tariff_from_config(config)
-    billing_for = RatedBilling.factory(config)
+    billing_for = RatedBilling.factory(tariff, config.engine.operator.currency_minor_unit)
     provisioning = ProvisioningService(known_plans(config))
     notifier = CatalogueNotifier(social, service.outbox)
     wholesale_totals = wholesale_totals_provider(config)
@@ -66,7 +66,7 @@ def engine_parts(service: EngineService, config: Config, database: Engine) -> En
             metrics.ussd_sessions_open.set(open_sessions_count(connection, service.utc_now()))
 
     jobs = [
-        IntervalJob("suspense-rerun", 600, lambda: scheduled_suspense_rerun(database, config),
+        IntervalJob("suspense-rerun", 600, lambda: scheduled_suspense_rerun(database, tariff),
                     "rate records held in suspense whose subscriber has appeared"),
         IntervalJob("ussd-expiry", 30, lambda: expire_ussd_sessions(database, service.utc_now()),
                     "close USSD dialogues past their timeout"),
