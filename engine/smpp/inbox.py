@@ -89,8 +89,7 @@ class Inbox:
         if isinstance(arrived, intake.UssdArrived):
             # USSD is a live dialogue, not store-and-forward: gateways do not redeliver it, and the
             # same answer twice ("0" to page on, twice) is two answers. So each arrival is its own.
-            arrival = f"ussd:{uuid.uuid4().hex}"
-            return self._store_message(connection, arrival, now, {
+            return self._insert_new(connection, f"ussd:{arrived.digest[:40]}", now, {
                 "kind": "ussd", "source_addr": arrived.source, "destination_addr": arrived.destination,
                 "text": arrived.text, "ussd_service_op": arrived.service_op,
                 "its_session_info": arrived.its_session_info,
@@ -120,15 +119,18 @@ class Inbox:
         then deliver those messages again; they must be recognised as redeliveries."""
         self._acknowledged = {d: at for d, at in self._acknowledged.items() if at < epoch}
 
+    def _insert_new(self, connection: Connection, prefix: str, now: datetime, values: dict) -> int:
+        """A message that is certainly not a redelivery: stored under a key no other can have."""
+        values = dict(values, dedupe_key=f"{prefix}:{uuid.uuid4().hex}", received_at=now, state="received")
+        return connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).scalars().first()
+
     def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict,
                        seen: set[str] | None = None) -> int | None:
         epoch = now.timestamp()
         acknowledged_at = self._acknowledged.get(digest)
         if acknowledged_at is not None and epoch - acknowledged_at < 2 * self.dedupe_window:
-            # Texted again (BILL twice, YES to a second GIVE): a new message with a key of its own.
-            values = dict(values, dedupe_key=f"{digest[:40]}:again:{uuid.uuid4().hex}", received_at=now,
-                          state="received")
-            return connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).scalars().first()
+            # Texted again (BILL twice, YES to a second GIVE): a new message, not a redelivery.
+            return self._insert_new(connection, f"{digest[:40]}:again", now, values)
         previous = intake.previous_key(digest, epoch, self.dedupe_window)
         if seen is not None:
             if previous in seen:
