@@ -177,6 +177,12 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.master, text.encode("utf-8"))
 
+    def type_at_prompt(self, text: str) -> None:
+        """Type once the phone's prompt is up: input typed while the line editor is being set up
+        can be discarded by the terminal."""
+        self.read_until("> ")
+        self.type(text)
+
     def read_until(self, text: str, timeout: float = TIMEOUT) -> str:
         """Wait until `text` appears after what the last call matched; returns the screen up to it."""
         deadline = time.monotonic() + timeout
@@ -259,24 +265,24 @@ def test_texting_joining_and_walking_the_ussd_menu_in_a_terminal_then_ctrl_d(tmp
         banner = terminal.read_until("hangs up.")
         assert f"Phone {ANN}" in banner and "text it to 767" in banner and "*767#" in banner
 
-        terminal.type("JOIN\r")
+        terminal.type_at_prompt("JOIN\r")
         terminal.read_until("< Welcome to People's Mobile! Your line is being activated.")
 
-        terminal.type("*767#\r")
+        terminal.type_at_prompt("*767#\r")
         menu = terminal.read_until("type your answer")
         assert "| People's Mobile" in menu and "| 6. Settings" in menu
-        terminal.type("6\r")
+        terminal.type_at_prompt("6\r")
         settings = terminal.read_until("type your answer")
         assert "| Settings" in settings and "| 1. Language" in settings
-        terminal.type("0\r")                                            # back
+        terminal.type_at_prompt("0\r")                                            # back
         assert "| 2. Choose my cause" in terminal.read_until("type your answer")
-        terminal.type("0\r")                                            # exit: the dialogue ends
+        terminal.type_at_prompt("0\r")                                            # exit: the dialogue ends
         assert "Thank you for using People's Mobile." in terminal.read_until("end of dialogue")
 
-        terminal.type("HELP\r")                                         # a text again, not an answer
+        terminal.type_at_prompt("HELP\r")                                         # a text again, not an answer
         terminal.read_until("< People's Mobile: CAUSES, BILL")
 
-        terminal.type("\x04")                                           # Ctrl-D
+        terminal.type_at_prompt("\x04")                                           # Ctrl-D
         terminal.read_until("Hung up.")
         assert terminal.wait() == 0
 
@@ -299,9 +305,12 @@ def test_ctrl_c_hangs_up_cleanly_and_a_text_waits_in_the_simulator_without_an_en
         terminal = Terminal(ANN, "--control", f"127.0.0.1:{simulator.control_port}", cwd=tmp_path)
         assert "No engine is bound" in terminal.read_until("waits in its queue.")
         control = SimulatorControlClient("127.0.0.1", simulator.control_port)
-        terminal.type("HELLO\r")
+        terminal.type_at_prompt("HELLO\r")
         wait_until(lambda: control.stats()["deliveries_queued"] == 1, what="the queued MO")
-        terminal.type("partly typ")
+        # Ctrl-C only once the line editor holds the half-typed text (see type_at_prompt).
+        terminal.read_until("HELLO")
+        terminal.type_at_prompt("partly typ")
+        terminal.read_until("partly typ")
         terminal.type("\x03")                                           # Ctrl-C
         terminal.read_until("Hung up.")
         assert terminal.wait() == 0
