@@ -21,14 +21,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from engine.rating.money import minor_units_from_micros
 from engine.rating.records import SERVICES
 from engine.rating.store import subscriber_totals
 from engine.rating.tariffs import Tariff
 from engine.social_sms.ports import BillPreview
+from engine.store.prepared import Prepared
 from engine.store.schema import subscribers
+
+# Every BILL text runs this, so it is built once and run on the driver's cursor
+# (engine/store/prepared.py): built per call, SQLAlchemy's work cost several times SQLite's.
+_PLAN_CODE = Prepared(select(subscribers.c.plan_code).where(subscribers.c.msisdn == bindparam("msisdn"),
+                                                            subscribers.c.plan_code.is_not(None)))
 
 
 class NotBilled(LookupError):
@@ -83,9 +89,7 @@ def current_period(tariff: Tariff, now: datetime) -> str:
 
 
 def bill_preview(connection: Connection, tariff: Tariff, msisdn: str, now: datetime, minor_unit: int) -> BillPreviewDetail:
-    plan_code = connection.execute(
-        select(subscribers.c.plan_code).where(subscribers.c.msisdn == msisdn, subscribers.c.plan_code.is_not(None))
-    ).scalar_one_or_none()
+    plan_code = _PLAN_CODE.scalar(connection, {"msisdn": msisdn})
     if plan_code is None:
         raise NotBilled(f"{msisdn} is not a subscriber with a plan (expected a line's number, like +447700900123)")
     plan = tariff.plans.get(plan_code)

@@ -17,11 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.smpp import intake
 from engine.smpp.reassembly import IncomingPart, Reassembler
+from engine.store.prepared import Prepared
 from engine.store.schema import mo_messages, mo_parts
 from engine.store.upsert import insert_unless_present
 
@@ -47,10 +48,36 @@ _RECEIVED_COLUMNS = (
 )
 
 
-# `insert_unless_present(connection, mo_messages, values)` as one statement per dialect, built once:
-# building it per MO cost more than SQLite took to run it (benchmarks/mo_commands.py).
-_INSERT_MESSAGE = {name: dialect.insert(mo_messages).on_conflict_do_nothing().returning(mo_messages.c.id)
+# The statements of every MO, built once and run on the driver's cursor (engine/store/prepared.py):
+# SQLAlchemy's per-execute bookkeeping cost more than the database took to run them
+# (benchmarks/mo_commands.py).
+# `insert_unless_present(connection, mo_messages, values)`, per dialect; a message's values are
+# completed with the columns' server defaults (`_MESSAGE_DEFAULTS`), so every row has every key.
+_MESSAGE_DEFAULTS = {"data_coding": 0, "complete": True, "ussd_service_op": None, "its_session_info": None,
+                     "user_message_reference": None, "bind_name": None}
+_MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key", "state", "received_at",
+                 *_MESSAGE_DEFAULTS)
+_INSERT_MESSAGE = {name: Prepared(dialect.insert(mo_messages).on_conflict_do_nothing().returning(mo_messages.c.id),
+                                  keys=_MESSAGE_KEYS)
                    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_SEEN = Prepared(select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(bindparam("keys", expanding=True))))
+_STORED = Prepared(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == bindparam("key")))
+
+
+def _claim(for_update: bool) -> Prepared:
+    """Claim the oldest `limit` received messages for `node` and return them, in one statement."""
+    due = select(mo_messages.c.id).where(
+        mo_messages.c.state == "received", mo_messages.c.claimed_by.is_(None)
+    ).order_by(mo_messages.c.id).limit(bindparam("limit", type_=Integer))
+    if for_update:
+        due = due.with_for_update(skip_locked=True)
+    return Prepared(update(mo_messages).where(mo_messages.c.id.in_(due.scalar_subquery()))
+                    .values(claimed_by=bindparam("node")).returning(*_RECEIVED_COLUMNS))
+
+
+_CLAIM = {"sqlite": _claim(False), "postgresql": _claim(True)}
+_MARK_HANDLED = Prepared(update(mo_messages).where(mo_messages.c.id == bindparam("message_id"))
+                         .values(state="handled", handled_at=bindparam("at")))
 
 
 class Inbox:
@@ -73,8 +100,7 @@ class Inbox:
                 for arrived in arrivals if isinstance(arrived, intake.SmsArrived)}
         if not keys:
             return set()
-        return set(connection.execute(
-            select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(sorted(keys)))).scalars())
+        return {key for (key,) in _SEEN.rows(connection, {"keys": sorted(keys)})}
 
     def store(self, connection: Connection, arrived, bind_name: str, now: datetime, *,
               seen: set[str] | None = None) -> int | None:
@@ -121,8 +147,12 @@ class Inbox:
 
     def _insert_new(self, connection: Connection, prefix: str, now: datetime, values: dict) -> int:
         """A message that is certainly not a redelivery: stored under a key no other can have."""
-        values = dict(values, dedupe_key=f"{prefix}:{uuid.uuid4().hex}", received_at=now, state="received")
-        return connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).scalars().first()
+        return self._insert(connection, dict(values, dedupe_key=f"{prefix}:{uuid.uuid4().hex}", received_at=now))
+
+    def _insert(self, connection: Connection, values: dict) -> int | None:
+        """Insert a received message unless its dedupe key is stored; its id, or None."""
+        return _INSERT_MESSAGE[connection.dialect.name].scalar(
+            connection, {**_MESSAGE_DEFAULTS, **values, "state": "received"})
 
     def _store_message(self, connection: Connection, digest: str, now: datetime, values: dict,
                        seen: set[str] | None = None) -> int | None:
@@ -135,11 +165,10 @@ class Inbox:
         if seen is not None:
             if previous in seen:
                 return None
-        elif connection.execute(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == previous)).first():
+        elif _STORED.first(connection, {"key": previous}):
             return None
-        values = dict(values, dedupe_key=intake.dedupe_key(digest, epoch, self.dedupe_window), received_at=now,
-                      state="received")
-        return connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).scalars().first()
+        return self._insert(connection, dict(values, dedupe_key=intake.dedupe_key(digest, epoch, self.dedupe_window),
+                                             received_at=now))
 
     def _store_part(self, connection: Connection, part: intake.PartArrived, bind_name: str, now: datetime) -> int | None:
         inserted = insert_unless_present(connection, mo_parts, {
@@ -204,31 +233,16 @@ class Inbox:
     # ------------------------------------------------------------------ handling
 
     def claim(self, connection: Connection, node: str, limit: int) -> list[ReceivedMessage]:
-        due = select(mo_messages.c.id).where(
-            mo_messages.c.state == "received", mo_messages.c.claimed_by.is_(None)
-        ).order_by(mo_messages.c.id).limit(limit)
-        if connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = connection.execute(due).scalars().all()
-        if not ids:
-            return []
-        connection.execute(update(mo_messages).where(mo_messages.c.id.in_(ids)).values(claimed_by=node))
-        rows = connection.execute(select(*_RECEIVED_COLUMNS).where(mo_messages.c.id.in_(ids)).order_by(mo_messages.c.id))
-        return [ReceivedMessage(*row) for row in rows]
+        """The oldest `limit` received messages nobody claimed, now claimed by `node`, oldest first."""
+        rows = _CLAIM[connection.dialect.name].rows(connection, {"node": node, "limit": limit})
+        return [ReceivedMessage(*row) for row in sorted(rows)]  # RETURNING promises no order
 
     def mark_handled(self, connection: Connection, message_id: int, now: datetime) -> None:
-        connection.execute(
-            update(mo_messages).where(mo_messages.c.id == message_id).values(state="handled", handled_at=now)
-        )
+        _MARK_HANDLED.run(connection, {"message_id": message_id, "at": now})
 
     def mark_handled_many(self, connection: Connection, handled: list[tuple[int, datetime]]) -> None:
         """`handled`: (message id, when) for a batch, in one executemany."""
-        if handled:
-            connection.execute(
-                update(mo_messages).where(mo_messages.c.id == bindparam("message_id"))
-                .values(state="handled", handled_at=bindparam("at")),
-                [{"message_id": message_id, "at": at} for message_id, at in handled],
-            )
+        _MARK_HANDLED.run_many(connection, [{"message_id": message_id, "at": at} for message_id, at in handled])
 
     def mark_failed(self, connection: Connection, message_id: int, error: str, now: datetime) -> None:
         connection.execute(

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, update
 
 from engine.smpp.receipts import message_id_variants
 from engine.smpp.encoding import encode_text
 from engine.smpp.segmentation import Part, SegmentedMessage, split_message
+from engine.store.prepared import Prepared
 from engine.store.schema import delivery_receipts, mt_messages
 
 MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
@@ -117,6 +118,43 @@ _CLAIMED_COLUMNS = (
 )
 
 
+# The statements of every message, built once and run on the driver's cursor
+# (engine/store/prepared.py): SQLAlchemy's per-execute bookkeeping cost more than the database took
+# to run them (benchmarks/mo_commands.py, benchmarks/fanout.py).
+PART_COLUMNS = (
+    "destination_addr", "source_addr", "text", "message_class", "group_ref", "part_number", "parts_total",
+    "short_message", "in_message_payload", "data_coding", "esm_class", "state", "not_before", "attempts",
+    "reply_to_mo_id", "ussd_service_op", "its_session_info", "user_message_reference", "created_at",
+)
+"""The keys of a part's row (`rows_for`): the columns `INSERT_PART` writes, so a key missing here
+would not be stored (tests/integration/smpp/test_outbox_store.py keeps the two equal)."""
+INSERT_PART = Prepared(mt_messages.insert(), keys=PART_COLUMNS)
+
+
+def _claim(for_update: bool) -> Prepared:
+    """Claim the oldest `limit` parts due at `now` for `node` and return them, in one statement."""
+    due = (
+        select(mt_messages.c.id)
+        .where(mt_messages.c.state == "queued", mt_messages.c.not_before <= bindparam("now"))
+        .order_by(mt_messages.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if for_update:
+        due = due.with_for_update(skip_locked=True)
+    return Prepared(update(mt_messages).where(mt_messages.c.id.in_(due.scalar_subquery()))
+                    .values(state="sending", claimed_by=bindparam("node"), claimed_at=bindparam("now"))
+                    .returning(*_CLAIMED_COLUMNS))
+
+
+_CLAIM = {"sqlite": _claim(False), "postgresql": _claim(True)}
+_MARK_SUBMITTED = Prepared(
+    update(mt_messages)
+    .where(mt_messages.c.id == bindparam("part_id"))
+    .values(state="submitted", smsc_message_id=bindparam("message_id"), bind_name=bindparam("bind"),
+            submitted_at=bindparam("now"), attempts=mt_messages.c.attempts + 1, claimed_by=None)
+)
+
+
 def _ussd_screen(text: str, prefer: str) -> SegmentedMessage:
     """A USSD screen is one short_message, never concatenated SMS parts: up to 182 GSM septets
     (one per octet in short_message) or 80 UCS-2 units; the menu keeps every screen within that."""
@@ -136,15 +174,13 @@ class Outbox:
     def enqueue(self, connection: Connection, messages: Iterable[OutgoingMessage], now: datetime) -> int:
         """Store messages as queued parts, in one bulk insert; returns the number of parts."""
         rows = self.rows_for(messages, now)
-        if rows:
-            connection.execute(mt_messages.insert(), rows)
+        INSERT_PART.run_many(connection, rows)
         return len(rows)
 
     def enqueue_each(self, connection: Connection, batches: Iterable[tuple[Iterable[OutgoingMessage], datetime]]) -> int:
         """`enqueue` for several (messages, now) pairs, in one bulk insert; returns the number of parts."""
         rows = [row for messages, now in batches for row in self.rows_for(messages, now)]
-        if rows:
-            connection.execute(mt_messages.insert(), rows)
+        INSERT_PART.run_many(connection, rows)
         return len(rows)
 
     def rows_for(self, messages: Iterable[OutgoingMessage], now: datetime) -> list[dict]:
@@ -197,42 +233,13 @@ class Outbox:
 
     def claim(self, connection: Connection, node: str, limit: int, now: datetime) -> list[ClaimedPart]:
         """Take up to `limit` due parts for this node, oldest first."""
-        due = (
-            select(mt_messages.c.id)
-            .where(mt_messages.c.state == "queued", mt_messages.c.not_before <= now)
-            .order_by(mt_messages.c.id)
-            .limit(limit)
-        )
-        if connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = connection.execute(due).scalars().all()
-        if not ids:
-            return []
-        connection.execute(
-            update(mt_messages)
-            .where(mt_messages.c.id.in_(ids))
-            .values(state="sending", claimed_by=node, claimed_at=now)
-        )
-        rows = connection.execute(select(*_CLAIMED_COLUMNS).where(mt_messages.c.id.in_(ids)).order_by(mt_messages.c.id))
-        return [ClaimedPart(*row) for row in rows]
+        rows = _CLAIM[connection.dialect.name].rows(connection, {"node": node, "limit": limit, "now": now})
+        return [ClaimedPart(*row) for row in sorted(rows)]  # RETURNING promises no order
 
     def mark_submitted(self, connection: Connection, accepted: list[tuple[int, str, str]], now: datetime) -> None:
         """`accepted`: (part id, SMSC message id, bind name) for each submit_sm_resp OK."""
-        if not accepted:
-            return
-        connection.execute(
-            update(mt_messages)
-            .where(mt_messages.c.id == bindparam("part_id"))
-            .values(
-                state="submitted",
-                smsc_message_id=bindparam("message_id"),
-                bind_name=bindparam("bind"),
-                submitted_at=now,
-                attempts=mt_messages.c.attempts + 1,
-                claimed_by=None,
-            ),
-            [{"part_id": part_id, "message_id": message_id, "bind": bind} for part_id, message_id, bind in accepted],
-        )
+        _MARK_SUBMITTED.run_many(connection, [{"part_id": part_id, "message_id": message_id, "bind": bind, "now": now}
+                                              for part_id, message_id, bind in accepted])
 
     def retry_later(self, connection: Connection, retries: list[tuple[int, int | None, str, datetime]]) -> None:
         """`retries`: (part id, SMPP status or None, reason, when to try again)."""

@@ -94,8 +94,8 @@ class MoReceiver:
                 acknowledged.append(arrived.digest)
         self.inbox.note_acknowledged(acknowledged, now.timestamp())
         if self.metrics is not None:
-            for kind in kinds:
-                self.metrics.mo_messages.labels(kind=kind).inc()
+            for kind in set(kinds):
+                self.metrics.mo_messages.labels(kind=kind).inc(kinds.count(kind))
         if receipts:
             self.apply_receipts()
         if stored_ids:

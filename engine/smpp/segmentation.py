@@ -43,6 +43,7 @@ from engine.smpp.encoding import (
     DATA_CODING_SMSC_DEFAULT,
     EncodingPreference,
     encode_characters,
+    encode_whole,
     text_alphabet,
 )
 
@@ -125,7 +126,7 @@ def multi_part_limit(data_coding: int, reference_bits: int = 8) -> int:
 
 def split_encoded(chunks: list[bytes], data_coding: int, reference_bits: int = 8) -> list[bytes]:
     """Pack per-character chunks into part bodies (no UDH), never cutting a chunk."""
-    total = sum(len(chunk) for chunk in chunks)
+    total = sum(map(len, chunks))
     if total <= single_part_limit(data_coding):
         return [b"".join(chunks)]
     limit = multi_part_limit(data_coding, reference_bits)
@@ -145,7 +146,7 @@ def split_encoded(chunks: list[bytes], data_coding: int, reference_bits: int = 8
 def single_sms_room(text: str, prefer: EncodingPreference = "gsm") -> tuple[int, int]:
     """(units `text` takes, units one unsegmented SMS holds) in the alphabet it would go out in."""
     data_coding = text_alphabet(text, prefer)
-    used = sum(len(chunk) for chunk in encode_characters(text, data_coding))
+    used = len(encode_whole(text, data_coding))
     if data_coding != DATA_CODING_SMSC_DEFAULT:
         return used // 2, single_part_limit(data_coding) // 2
     return used, single_part_limit(data_coding)
@@ -178,8 +179,11 @@ def split_message(
     if not 1 <= max_parts <= MAX_PARTS:
         raise ValueError(f"max_parts must be between 1 and {MAX_PARTS}, not {max_parts}")
     data_coding = text_alphabet(text, prefer)
-    chunks = encode_characters(text, data_coding)
-    bodies = split_encoded(chunks, data_coding, reference_bits)
+    whole = encode_whole(text, data_coding)
+    if len(whole) <= single_part_limit(data_coding):
+        bodies = [whole]  # most texts: one part, no need to cut between characters
+    else:
+        bodies = split_encoded(encode_characters(text, data_coding), data_coding, reference_bits)
     if len(bodies) > max_parts:
         raise TooManyParts(len(bodies), max_parts)
     if len(bodies) == 1:

@@ -30,12 +30,13 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import Connection, Integer, and_, bindparam, case, delete, func, literal, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from engine.social_sms.ports import Follow, Gift, PendingGive, Post, Recipient, Subscriber, ThrottleState
 from engine.social_sms.timing import require_utc
+from engine.store.prepared import Prepared
 from engine.store.schema import (
     follows,
     gifts,
@@ -86,23 +87,30 @@ assert set(_UPDATABLE) | {"msisdn", "handle", "joined_at"} == {f.name for f in f
 )
 
 
-# The statements every SMS runs, built once: building a Core statement and its cache key costs more
-# than SQLite takes to run it (benchmarks/mo_commands.py). Values go in as bound parameters.
+# The statements every SMS runs, built once and run on the driver's cursor (engine/store/prepared.py):
+# SQLAlchemy's per-execute bookkeeping cost several times what SQLite took to run them
+# (benchmarks/mo_commands.py). Values go in as bound parameters; rows come back as plain tuples.
 _s = subscribers.c
 _SUBSCRIBER_COLUMNS_SELECT = select(_s.msisdn, _s.kind, _s.status, _s.language, _s.time_zone, _s.created_at, _s.handle,
                                     _s.cause_code, _s.plan_code, _s.opted_out, _s.notifications_on)
-_SUBSCRIBER_BY_MSISDN = _SUBSCRIBER_COLUMNS_SELECT.where(_s.msisdn == bindparam("msisdn"))
-_SUBSCRIBER_BY_HANDLE = _SUBSCRIBER_COLUMNS_SELECT.where(_s.handle == bindparam("handle"))
-_ID_BY_MSISDN = select(_s.id).where(_s.msisdn == bindparam("msisdn"))
-_THROTTLE_BY_MSISDN = select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at).where(
-    sms_throttles.c.msisdn == bindparam("msisdn"))
+_SUBSCRIBER_BY_MSISDN = Prepared(_SUBSCRIBER_COLUMNS_SELECT.where(_s.msisdn == bindparam("msisdn")))
+_SUBSCRIBER_BY_HANDLE = Prepared(_SUBSCRIBER_COLUMNS_SELECT.where(_s.handle == bindparam("handle")))
+_ID_BY_MSISDN = Prepared(select(_s.id).where(_s.msisdn == bindparam("msisdn")))
+# The flood check comes first for every SMS and the rules read the sender next, so one statement
+# reads both: the number's bucket and its subscriber row, either of which may be missing.
+_NUMBER = select(bindparam("msisdn", type_=_s.msisdn.type).label("msisdn")).subquery("number")
+_THROTTLE_AND_SUBSCRIBER = Prepared(
+    select(sms_throttles.c.milli_tokens, sms_throttles.c.updated_at, *_SUBSCRIBER_COLUMNS_SELECT.selected_columns)
+    .select_from(_NUMBER.outerjoin(sms_throttles, sms_throttles.c.msisdn == _NUMBER.c.msisdn)
+                 .outerjoin(subscribers, _s.msisdn == _NUMBER.c.msisdn)))
 
 
 def _throttle_upsert(dialect_name: str):
     """`upsert(sms_throttles, ..., ["msisdn"])` as one reusable statement per dialect."""
     statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(sms_throttles)
-    return statement.on_conflict_do_update(index_elements=["msisdn"], set_={
-        "milli_tokens": statement.excluded.milli_tokens, "updated_at": statement.excluded.updated_at})
+    return Prepared(statement.on_conflict_do_update(index_elements=["msisdn"], set_={
+        "milli_tokens": statement.excluded.milli_tokens, "updated_at": statement.excluded.updated_at}),
+        keys=("msisdn", "milli_tokens", "updated_at"))
 
 
 _THROTTLE_UPSERT = {name: _throttle_upsert(name) for name in ("sqlite", "postgresql")}
@@ -118,13 +126,14 @@ def _followee_is(by_cause: bool):
     return follows.c.followee_cause == bindparam("code") if by_cause else follows.c.followee_id == _id_param("followee")
 
 
-_FOLLOW_ROW = {by_cause: select(follows.c.notify, follows.c.created_at).where(
-    follows.c.follower_id == _id_param("follower"), _followee_is(by_cause)) for by_cause in (False, True)}
-_COUNT_FOLLOWING = select(func.count()).select_from(follows).where(follows.c.follower_id == _id_param("follower"))
-_COUNT_FOLLOWERS = {by_cause: select(func.count()).select_from(follows).where(_followee_is(by_cause))
+_FOLLOW_ROW = {by_cause: Prepared(select(follows.c.notify, follows.c.created_at).where(
+    follows.c.follower_id == _id_param("follower"), _followee_is(by_cause))) for by_cause in (False, True)}
+_COUNT_FOLLOWING = Prepared(
+    select(func.count()).select_from(follows).where(follows.c.follower_id == _id_param("follower")))
+_COUNT_FOLLOWERS = {by_cause: Prepared(select(func.count()).select_from(follows).where(_followee_is(by_cause)))
                     for by_cause in (False, True)}
 _FOLLOWEE = subscribers.alias("followee")
-_FOLLOWING = (
+_FOLLOWING = Prepared(
     select(case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
                 else_=_FOLLOWEE.c.msisdn).label("followee"), follows.c.notify, follows.c.created_at)
     .select_from(follows.outerjoin(_FOLLOWEE, _FOLLOWEE.c.id == follows.c.followee_id))
@@ -132,13 +141,33 @@ _FOLLOWING = (
     .order_by(follows.c.id.desc())
     .limit(bindparam("limit", type_=Integer))
 )
-_COUNT_ACTIONS = select(func.count()).select_from(social_actions).where(
+_COUNT_ACTIONS = Prepared(select(func.count()).select_from(social_actions).where(
     social_actions.c.subscriber_id == _id_param("msisdn"), social_actions.c.action == bindparam("action"),
-    social_actions.c.at > bindparam("since"))
-_GIFTS_IN_PERIOD = (select(gifts.c.amount_minor, gifts.c.cause_code, gifts.c.created_at)
-                    .where(gifts.c.subscriber_id == _id_param("msisdn"), gifts.c.period == bindparam("period"))
-                    .order_by(gifts.c.id))
-_INSERT_ACTION = social_actions.insert()
+    social_actions.c.at > bindparam("since")))
+_GIFTS_IN_PERIOD = Prepared(select(gifts.c.amount_minor, gifts.c.cause_code, gifts.c.created_at)
+                            .where(gifts.c.subscriber_id == _id_param("msisdn"), gifts.c.period == bindparam("period"))
+                            .order_by(gifts.c.id))
+_INSERT_ACTION = Prepared(social_actions.insert(), keys=("subscriber_id", "action", "at"))
+_UPDATE_FOLLOW = {by_cause: Prepared(
+    update(follows).where(follows.c.follower_id == bindparam("follower_id"),
+                          follows.c.followee_cause == bindparam("code") if by_cause
+                          else follows.c.followee_id == bindparam("followee_id"))
+    .values(notify=bindparam("on"), created_at=bindparam("at"))) for by_cause in (False, True)}
+_INSERT_FOLLOW = Prepared(follows.insert(), keys=("follower_id", "followee_id", "followee_cause", "notify", "created_at"))
+_DELETE_FOLLOW = {by_cause: Prepared(delete(follows).where(follows.c.follower_id == _id_param("follower"),
+                                                           _followee_is(by_cause))) for by_cause in (False, True)}
+# Streamed (Core, `yield_per`), so built once but run by SQLAlchemy: see notified_followers.
+_NOTIFIED_FOLLOWERS = {by_cause: (
+    select(_s.msisdn, _s.language, func.coalesce(_s.time_zone, bindparam("zone")))
+    .select_from(follows.join(subscribers, _s.id == follows.c.follower_id))
+    .where(_followee_is(by_cause), follows.c.notify.is_(True), _s.notifications_on.is_(True), _s.opted_out.is_(False))
+    .execution_options(yield_per=STREAM_CHUNK)) for by_cause in (False, True)}
+_INSERT_POST = Prepared(posts.insert(), keys=("author_id", "author_cause", "text", "created_at"))
+_RECENT_POSTS = {by_cause: Prepared(
+    select(posts.c.text, posts.c.created_at)
+    .where(posts.c.author_cause == bindparam("code") if by_cause else posts.c.author_id == _id_param("followee"),
+           posts.c.created_at > bindparam("since"))
+    .order_by(posts.c.created_at, posts.c.id)) for by_cause in (False, True)}
 
 
 class SqlSocialRepository:
@@ -157,11 +186,11 @@ class SqlSocialRepository:
     # ------------------------------------------------------------------ subscribers
 
     def _subscriber_from(self, row) -> Subscriber:
+        msisdn, kind, status, language, time_zone, created_at, handle, cause_code, plan_code, opted_out, notify = row
         subscriber = Subscriber(
-            msisdn=row.msisdn, kind=row.kind, status=row.status, language=row.language,
-            time_zone=row.time_zone or self.default_time_zone, joined_at=row.created_at, handle=row.handle,
-            cause=row.cause_code, plan=row.plan_code, opted_out=bool(row.opted_out),
-            notifications_on=bool(row.notifications_on),
+            msisdn=msisdn, kind=kind, status=status, language=language,
+            time_zone=time_zone or self.default_time_zone, joined_at=created_at, handle=handle,
+            cause=cause_code, plan=plan_code, opted_out=bool(opted_out), notifications_on=bool(notify),
         )
         self._read[subscriber.msisdn] = subscriber
         self._fresh[subscriber.msisdn] = subscriber
@@ -171,11 +200,11 @@ class SqlSocialRepository:
         fresh = self._fresh.get(msisdn)
         if fresh is not None:
             return fresh
-        row = self.connection.execute(_SUBSCRIBER_BY_MSISDN, {"msisdn": msisdn}).first()
+        row = _SUBSCRIBER_BY_MSISDN.first(self.connection, {"msisdn": msisdn})
         return self._subscriber_from(row) if row else None
 
     def find_by_handle(self, handle: str) -> Subscriber | None:
-        row = self.connection.execute(_SUBSCRIBER_BY_HANDLE, {"handle": handle}).first()
+        row = _SUBSCRIBER_BY_HANDLE.first(self.connection, {"handle": handle})
         return self._subscriber_from(row) if row else None
 
     def save_subscriber(self, subscriber: Subscriber) -> None:
@@ -221,7 +250,7 @@ class SqlSocialRepository:
     def _require_id(self, msisdn: str) -> int:
         found = self._ids.get(msisdn)
         if found is None:
-            found = self.connection.execute(_ID_BY_MSISDN, {"msisdn": msisdn}).scalar()
+            found = _ID_BY_MSISDN.scalar(self.connection, {"msisdn": msisdn})
             if found is None:
                 raise UnknownSubscriber(msisdn)
             self._ids[msisdn] = found
@@ -235,41 +264,39 @@ class SqlSocialRepository:
             return follows.c.followee_cause == code
         return follows.c.followee_id == self._id_of(msisdn)
 
-    def _followee_params(self, followee: str) -> tuple[bool, dict]:
-        """Which of the pre-built `_followee_is` conditions fits `followee`, and its parameter."""
-        msisdn, code = _split_key(followee)
+    def _key_params(self, key: str) -> tuple[bool, dict]:
+        """Whether a followee or author key is a cause, and its parameter for the pre-built
+        statements: the cause bound as `code`, or the number as `followee` (`_followee_is`)."""
+        msisdn, code = _split_key(key)
         return (True, {"code": code}) if code is not None else (False, {"followee": msisdn})
 
     def get_follow(self, follower: str, followee: str) -> Follow | None:
-        by_cause, params = self._followee_params(followee)
-        row = self.connection.execute(_FOLLOW_ROW[by_cause], {"follower": follower, **params}).first()
-        return Follow(follower, followee, bool(row.notify), row.created_at) if row else None
+        by_cause, params = self._key_params(followee)
+        row = _FOLLOW_ROW[by_cause].first(self.connection, {"follower": follower, **params})
+        return Follow(follower, followee, bool(row[0]), row[1]) if row else None
 
     def save_follow(self, follow: Follow) -> None:
         """Insert, or replace the values of the existing follow, which keeps its place in the order."""
         follower_id = self._require_id(follow.follower)
         msisdn, code = _split_key(follow.followee)
         followee_id = self._require_id(msisdn) if msisdn is not None else None
-        same = and_(follows.c.follower_id == follower_id,
-                    follows.c.followee_id == followee_id if followee_id is not None else follows.c.followee_cause == code)
-        result = self.connection.execute(
-            update(follows).where(same).values(notify=follow.notify, created_at=follow.created_at))
-        if result.rowcount == 0:
-            self.connection.execute(follows.insert().values(
-                follower_id=follower_id, followee_id=followee_id, followee_cause=code, notify=follow.notify,
-                created_at=follow.created_at))
+        values = {"follower_id": follower_id, "followee_id": followee_id, "code": code, "on": follow.notify,
+                  "at": follow.created_at}
+        if _UPDATE_FOLLOW[code is not None].run(self.connection, values) == 0:
+            _INSERT_FOLLOW.run(self.connection, {"follower_id": follower_id, "followee_id": followee_id,
+                                                 "followee_cause": code, "notify": follow.notify,
+                                                 "created_at": follow.created_at})
 
     def delete_follow(self, follower: str, followee: str) -> bool:
-        result = self.connection.execute(
-            delete(follows).where(follows.c.follower_id == self._id_of(follower), self._followee_condition(followee)))
-        return result.rowcount > 0
+        by_cause, params = self._key_params(followee)
+        return _DELETE_FOLLOW[by_cause].run(self.connection, {"follower": follower, **params}) > 0
 
     def following(self, follower: str, limit: int) -> list[Follow]:
-        rows = self.connection.execute(_FOLLOWING, {"follower": follower, "limit": limit})
-        return [Follow(follower, row.followee, bool(row.notify), row.created_at) for row in rows]
+        rows = _FOLLOWING.rows(self.connection, {"follower": follower, "limit": limit})
+        return [Follow(follower, followee, bool(notify), created_at) for followee, notify, created_at in rows]
 
     def count_following(self, follower: str) -> int:
-        return self.connection.execute(_COUNT_FOLLOWING, {"follower": follower}).scalar_one()
+        return _COUNT_FOLLOWING.scalar(self.connection, {"follower": follower})
 
     def followers(self, followee: str, limit: int) -> list[str]:
         return list(self.connection.execute(
@@ -281,20 +308,15 @@ class SqlSocialRepository:
         ).scalars())
 
     def count_followers(self, followee: str) -> int:
-        by_cause, params = self._followee_params(followee)
-        return self.connection.execute(_COUNT_FOLLOWERS[by_cause], params).scalar_one()
+        by_cause, params = self._key_params(followee)
+        return _COUNT_FOLLOWERS[by_cause].scalar(self.connection, params)
 
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
-        s = subscribers.c
-        query = (
-            select(s.msisdn, s.language, func.coalesce(s.time_zone, self.default_time_zone))
-            .select_from(follows.join(subscribers, s.id == follows.c.follower_id))
-            .where(self._followee_condition(followee), follows.c.notify.is_(True), s.notifications_on.is_(True),
-                   s.opted_out.is_(False))
-        )
-        # On the statement, not the connection: Connection.execution_options changes the connection
-        # in place, and the outbox's executemany on the same connection cannot use a server cursor.
-        result = self.connection.execute(query.execution_options(yield_per=STREAM_CHUNK))
+        by_cause, params = self._key_params(followee)
+        # yield_per is on the statement, not the connection: Connection.execution_options changes the
+        # connection in place, and the outbox's executemany on the same connection cannot use a
+        # server cursor.
+        result = self.connection.execute(_NOTIFIED_FOLLOWERS[by_cause], {"zone": self.default_time_zone, **params})
         try:
             for msisdn, language, time_zone in result:
                 yield Recipient(msisdn, language, time_zone)
@@ -303,33 +325,24 @@ class SqlSocialRepository:
 
     # ------------------------------------------------------------------ posts
 
-    def _author_condition(self, author: str):
-        msisdn, code = _split_key(author)
-        if code is not None:
-            return posts.c.author_cause == code
-        return posts.c.author_id == self._id_of(msisdn)
-
     def add_post(self, post: Post) -> None:
         msisdn, code = _split_key(post.author)
         author_id = self._require_id(msisdn) if msisdn is not None else None
-        self.connection.execute(posts.insert().values(
-            author_id=author_id, author_cause=code, text=post.text, created_at=post.created_at))
+        _INSERT_POST.run(self.connection, {"author_id": author_id, "author_cause": code, "text": post.text,
+                                           "created_at": post.created_at})
 
     def recent_posts(self, author: str, since: datetime) -> list[Post]:
-        rows = self.connection.execute(
-            select(posts.c.text, posts.c.created_at)
-            .where(self._author_condition(author), posts.c.created_at > since)
-            .order_by(posts.c.created_at, posts.c.id)
-        )
-        return [Post(author, row.text, row.created_at) for row in rows]
+        by_cause, params = self._key_params(author)
+        rows = _RECENT_POSTS[by_cause].rows(self.connection, {"since": since, **params})
+        return [Post(author, text, created_at) for text, created_at in rows]
 
     # ------------------------------------------------------------------ per-sender limits
 
     def record_action(self, msisdn: str, action: str, at: datetime) -> None:
-        self.connection.execute(_INSERT_ACTION, {"subscriber_id": self._require_id(msisdn), "action": action, "at": at})
+        _INSERT_ACTION.run(self.connection, {"subscriber_id": self._require_id(msisdn), "action": action, "at": at})
 
     def count_actions(self, msisdn: str, action: str, since: datetime) -> int:
-        return self.connection.execute(_COUNT_ACTIONS, {"msisdn": msisdn, "action": action, "since": since}).scalar_one()
+        return _COUNT_ACTIONS.scalar(self.connection, {"msisdn": msisdn, "action": action, "since": since})
 
     # ------------------------------------------------------------------ flood control
 
@@ -337,13 +350,15 @@ class SqlSocialRepository:
         # Not locked: MO batches of two nodes would deadlock on each other's rows. Two nodes taking
         # the same number's messages at the same instant may each spend from the same tokens, so
         # the flood limit errs by a message or two on the lenient side, never the strict one.
-        row = self.connection.execute(_THROTTLE_BY_MSISDN, {"msisdn": msisdn}).first()
-        return ThrottleState(row.milli_tokens, row.updated_at) if row else None
+        milli_tokens, updated_at, *subscriber = _THROTTLE_AND_SUBSCRIBER.first(self.connection, {"msisdn": msisdn})
+        if subscriber[0] is not None and msisdn not in self._read:
+            self._subscriber_from(subscriber)  # the rules' next read of the sender is answered from it
+        return ThrottleState(milli_tokens, updated_at) if milli_tokens is not None else None
 
     def save_throttle(self, msisdn: str, state: ThrottleState) -> None:
         # An upsert: two nodes taking a new number's first messages at once must both succeed.
-        self.connection.execute(_THROTTLE_UPSERT[self.connection.dialect.name],
-                                {"msisdn": msisdn, "milli_tokens": state.milli_tokens, "updated_at": state.updated_at})
+        _THROTTLE_UPSERT[self.connection.dialect.name].run(
+            self.connection, {"msisdn": msisdn, "milli_tokens": state.milli_tokens, "updated_at": state.updated_at})
 
     # ------------------------------------------------------------------ gifts
 
@@ -371,5 +386,5 @@ class SqlSocialRepository:
             cause_code=gift.cause, created_at=gift.created_at))
 
     def gifts_in_period(self, msisdn: str, period: str) -> list[Gift]:
-        rows = self.connection.execute(_GIFTS_IN_PERIOD, {"msisdn": msisdn, "period": period})
-        return [Gift(msisdn, period, row.amount_minor, row.cause_code, row.created_at) for row in rows]
+        rows = _GIFTS_IN_PERIOD.rows(self.connection, {"msisdn": msisdn, "period": period})
+        return [Gift(msisdn, period, amount_minor, cause, created_at) for amount_minor, cause, created_at in rows]

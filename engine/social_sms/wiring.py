@@ -26,14 +26,14 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from engine.hostnet.provisioning import ProvisioningService
 from engine.smpp.inbox import ReceivedMessage
-from engine.smpp.outbox import OutgoingMessage, Outbox
+from engine.smpp.outbox import INSERT_PART, OutgoingMessage, Outbox
 from engine.social_sms.context import Outgoing, Ports, SocialContext
 from engine.social_sms.ports import Billing, MessageClass
 from engine.social_sms.settings import CausesFile
 from engine.social_sms.sms import handle_sms
 from engine.social_sms.sql_repository import SqlSocialRepository
 from engine.social_sms.timing import require_utc
-from engine.store.schema import causes, follows, mt_messages, subscribers
+from engine.store.schema import causes, follows, subscribers
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ class OutboxPort:
 
     A fan-out repeats one text, so the smpp Outbox builds the rows of the first recipient (encoded
     and segmented once) and every other recipient's rows are those values with another destination.
-    The values are put through the columns' bind processors once, and the rows go to the driver as
-    tuples in one executemany per chunk: at 100,000 recipients SQLAlchemy's per-row parameter
-    processing, not SQLite, was most of the time (benchmarks/fanout.py).
+    The values are put through the columns' bind processors once (`INSERT_PART.parameters`), and
+    the rows go to the driver as tuples in one executemany per chunk: at 100,000 recipients
+    SQLAlchemy's per-row parameter processing, not SQLite, was most of the time (benchmarks/fanout.py).
     """
 
     def __init__(self, connection: Connection, outbox: Outbox, now: datetime):
@@ -62,36 +62,23 @@ class OutboxPort:
     def enqueue_many(self, recipients: Iterable[str], text: str, message_class: MessageClass,
                      not_before: datetime | None, sender: str) -> int:
         count = 0
-        statement, parts = None, ()
+        parts: list[tuple[tuple, tuple]] | None = None  # each part's driver values before and after the destination
         batch: list[tuple] = []
         for recipient in recipients:
-            if statement is None:
+            if parts is None:
                 template = self.outbox.rows_for([OutgoingMessage(recipient, text, message_class, not_before)], self.now)
+                at = INSERT_PART.position(self.connection, "destination_addr")
+                parts = []
                 for row in template:
-                    row["source_addr"] = sender
-                statement, parts = _driver_insert(self.connection, template)
-            batch.extend((recipient, *values) for values in parts)
+                    values = INSERT_PART.parameters(self.connection, {**row, "source_addr": sender})
+                    parts.append((values[:at], values[at + 1:]))
+            batch.extend((*before, recipient, *after) for before, after in parts)
             count += 1
             if len(batch) >= INSERT_CHUNK:
-                self.connection.exec_driver_sql(statement, batch)
+                INSERT_PART.run_many_processed(self.connection, batch)
                 batch = []
-        if batch:
-            self.connection.exec_driver_sql(statement, batch)
+        INSERT_PART.run_many_processed(self.connection, batch)
         return count
-
-
-def _driver_insert(connection: Connection, template: list[dict]) -> tuple[str, list[tuple]]:
-    """An INSERT for the driver's paramstyle, destination first, and each part's other values as the
-    driver takes them (UtcDateTime to naive UTC, booleans, bytes), converted once."""
-    dialect = connection.dialect
-    names = ["destination_addr"] + [name for name in template[0] if name != "destination_addr"]
-    processors = [mt_messages.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names[1:]]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {mt_messages.name} ({', '.join(names)}) "
-                 f"VALUES ({', '.join([marker] * len(names))})")
-    parts = [tuple(process(row[name]) if process else row[name] for name, process in zip(names[1:], processors))
-             for row in template]
-    return statement, parts
 
 
 class ProvisioningPort:

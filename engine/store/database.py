@@ -7,6 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from engine.store.prepared import execute_on_driver
+
 
 def database_url(url: str, password: str | None = None) -> URL:
     """The configured URL with the psycopg 3 driver for PostgreSQL and the secret password added."""
@@ -45,9 +47,17 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection):
         # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
-        # one failing with "database is locked" when it upgrades a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # one failing with "database is locked" when it upgrades a read lock. On the driver's
+        # cursor: through exec_driver_sql, SQLAlchemy's bookkeeping cost several times the BEGIN.
+        execute_on_driver(connection, "BEGIN IMMEDIATE")
 
+    # SAVEPOINT, RELEASE and ROLLBACK TO on the driver's cursor too: the MO worker opens a savepoint
+    # per batch, and through Core each, its name new every time, was compiled afresh.
+    dialect, quote = engine.dialect, engine.dialect.identifier_preparer.quote
+    dialect.do_savepoint = lambda connection, name: execute_on_driver(connection, f"SAVEPOINT {quote(name)}")
+    dialect.do_release_savepoint = lambda connection, name: execute_on_driver(connection, f"RELEASE SAVEPOINT {quote(name)}")
+    dialect.do_rollback_to_savepoint = lambda connection, name: execute_on_driver(
+        connection, f"ROLLBACK TO SAVEPOINT {quote(name)}")
     return engine
 
 

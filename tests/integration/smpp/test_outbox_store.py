@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from engine.smpp import intake
 from engine.smpp.inbox import Inbox
-from engine.smpp.outbox import OutgoingMessage, Outbox
+from engine.smpp.outbox import PART_COLUMNS, OutgoingMessage, Outbox
 from engine.store.schema import mo_messages, mo_parts, mt_messages
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -15,6 +15,23 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 def states(database):
     with database.connect() as connection:
         return dict(connection.execute(select(mt_messages.c.id, mt_messages.c.state)).all())
+
+
+def test_every_value_of_a_part_is_a_column_the_insert_writes():
+    rows = Outbox("767").rows_for([OutgoingMessage("+447400000001", "hi", "ussd", ussd_service_op=2),
+                                   OutgoingMessage("+447400000002", "x" * 200, reply_to_mo_id=7)], NOW)
+    assert {tuple(row) for row in rows} == {PART_COLUMNS}
+
+
+def test_a_stored_part_reads_back_as_it_was_enqueued(database):
+    outbox = Outbox("767")
+    [expected] = outbox.rows_for([OutgoingMessage("+447400000001", "hello €", "dm", NOW + timedelta(minutes=5),
+                                                  user_message_reference=9)], NOW)
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage("+447400000001", "hello €", "dm", NOW + timedelta(minutes=5),
+                                                    user_message_reference=9)], NOW)
+        stored = connection.execute(select(*[mt_messages.c[name] for name in PART_COLUMNS])).one()
+    assert dict(zip(PART_COLUMNS, stored)) == expected
 
 
 def test_enqueue_segments_once_and_claims_in_order(database):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.smpp.outbox import OutgoingMessage, Outbox
-from engine.social_sms.ports import Follow, Post, Recipient, Subscriber, cause_key
+from engine.social_sms.ports import Follow, Post, Recipient, Subscriber, ThrottleState, cause_key
 from engine.social_sms.settings import Cause, CausesFile
 from engine.social_sms.sql_repository import SqlSocialRepository, UnknownSubscriber
 from engine.social_sms.testing import sample_causes
@@ -57,6 +57,25 @@ def test_save_writes_only_what_the_rule_changed(connection):
     row = connection.execute(select(subscribers.c.status, subscribers.c.cause_code, subscribers.c.updated_at)
                              .where(subscribers.c.msisdn == ANN)).one()
     assert (row.status, row.cause_code, row.updated_at) == ("active", "water", NOW)
+
+
+def test_the_flood_read_also_reads_the_sender_once(connection):
+    writer = SqlSocialRepository(connection, NOW, "Europe/London")
+    writer.save_subscriber(member(ANN, handle=None, cause="water", opted_out=True))
+    writer.save_throttle(BOB, ThrottleState(4000, NOW))  # a number that never joined
+    fresh = SqlSocialRepository(connection, NOW, "Europe/Paris")
+    expected = fresh.get_subscriber(ANN)
+    assert expected.opted_out is True and expected.joined_at == NOW
+    repo = SqlSocialRepository(connection, NOW, "Europe/Paris")
+    assert repo.get_throttle(ANN) is None  # joined, no bucket yet
+    # Changed behind the repository's back: the sender comes from the flood read, not a second one.
+    connection.execute(update(subscribers).where(subscribers.c.msisdn == ANN).values(language="fr"))
+    assert repo.get_subscriber(ANN) == expected
+    assert SqlSocialRepository(connection, NOW, "Europe/Paris").get_subscriber(ANN).language == "fr"
+    repo = SqlSocialRepository(connection, NOW, "Europe/Paris")
+    assert repo.get_throttle(BOB) == ThrottleState(4000, NOW)
+    assert repo.get_subscriber(BOB) is None
+    assert repo.get_throttle(NEW) is None and repo.get_subscriber(NEW) is None
 
 
 def test_unstored_time_zone_is_the_operators(connection):

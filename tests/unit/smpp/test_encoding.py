@@ -13,7 +13,9 @@ from engine.smpp.encoding import (
     UnencodableText,
     UnsupportedDataCoding,
     decode_short_message,
+    encode_characters,
     encode_text,
+    encode_whole,
     fits_ussd_page,
     is_gsm_text,
     ussd_units,
@@ -195,3 +197,32 @@ def test_forced_ucs2_round_trips(text):
 def test_decoding_never_raises_for_known_alphabets(payload):
     for data_coding in (0x00, 0x01, 0x03, 0x04, 0x08, 0xF0):
         assert isinstance(decode_short_message(payload, data_coding), str)
+
+
+# --- the whole-text encoder against the per-character one (segmentation cuts between those) ----
+
+
+@given(st.text(alphabet=sorted(GSM_ALPHABET)))
+def test_whole_gsm_text_encodes_as_its_characters_do(text):
+    assert encode_whole(text, DATA_CODING_SMSC_DEFAULT) == b"".join(encode_characters(text, DATA_CODING_SMSC_DEFAULT))
+
+
+@given(st.text())
+def test_whole_text_in_ucs2_encodes_as_its_characters_do(text):
+    try:
+        expected = b"".join(encode_characters(text, DATA_CODING_UCS2))
+    except UnencodableText as error:
+        with pytest.raises(UnencodableText, match=str(error)[:20]):
+            encode_whole(text, DATA_CODING_UCS2)
+    else:
+        assert encode_whole(text, DATA_CODING_UCS2) == expected
+
+
+def test_every_gsm_character_and_nothing_else_is_gsm_text():
+    assert all(encode_whole(char, DATA_CODING_SMSC_DEFAULT) for char in GSM_ALPHABET)
+    assert encode_whole("[€]", DATA_CODING_SMSC_DEFAULT) == bytes([0x1B, 0x3C, 0x1B, 0x65, 0x1B, 0x3E])
+    assert not is_gsm_text("caf\u00e3")  # latin-1, but not GSM: must not slip through as latin-1
+    with pytest.raises(UnencodableText, match="'\u00e3' is not in the GSM 03.38 alphabet"):
+        encode_whole("caf\u00e3", DATA_CODING_SMSC_DEFAULT)
+    with pytest.raises(UnencodableText, match="lone surrogate"):
+        encode_whole("a\ud800b", DATA_CODING_UCS2)
