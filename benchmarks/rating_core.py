@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import sys
 import time
+from operator import itemgetter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.rating.generator import generate_subscribers, generate_usage  # noqa: E402
-from engine.rating.rater import Rater, RatingError  # noqa: E402
+from engine.rating.rater import ROW_RECORD_FIELDS, RatedRecord, Rater  # noqa: E402
 from engine.rating.records import FIELDS, UsageParser  # noqa: E402
 from engine.rating.tariffs import load_tariff_file  # noqa: E402
+
+
+RETAIL = itemgetter(len(ROW_RECORD_FIELDS) + RatedRecord._fields.index("retail"))
+WHOLESALE = itemgetter(len(ROW_RECORD_FIELDS) + RatedRecord._fields.index("wholesale"))
 
 
 def main(rows: int = 1_000_000, repeats: int = 3) -> None:
@@ -31,17 +36,13 @@ def main(rows: int = 1_000_000, repeats: int = 3) -> None:
         rejects: list = []
         parser = UsageParser(tariff.usage_format, tariff.default_region)
         rater = Rater(tariff, subscribers)
-        rate = rater.rate
         failed = retail = wholesale = 0
         started = time.perf_counter()
-        for record in parser.parse(lines, rejects.append):
-            try:
-                result = rate(record)
-            except RatingError:
-                failed += 1
-                continue
-            retail += result[7]
-            wholesale += result[8]
+        for chunk in parser.parse_chunks(lines, rejects.append):  # a chunk at a time, as the importer
+            rated, not_rated = rater.rate_rows(chunk)
+            failed += len(not_rated)
+            retail += sum(map(RETAIL, rated))
+            wholesale += sum(map(WHOLESALE, rated))
         elapsed = time.perf_counter() - started
         print(
             f"run {attempt + 1}: {rows / elapsed:,.0f} records/s parse+rate ({elapsed:.2f}s; "

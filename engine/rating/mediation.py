@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine, delete, insert, update
 
 from engine.hostnet.inbound import FileOutcome, FileResult, InboundFolder, RejectsWriter, poll_folder, take_in_file
 from engine.rating.allowances import seed_counters
-from engine.rating.rater import Rater, RatingError
+from engine.rating.rater import Rater
 from engine.rating.records import UsageFileError, UsageParser
 from engine.rating.store import (
     UsageWriter,
@@ -158,40 +158,27 @@ class RatingSession:
         if not batch:
             return []
         self._prepare(batch)
-        results: list[tuple] = []
-        suspended: list[tuple[tuple, str]] = []
-        # map() runs the loop in C. A record that cannot be rated stops it; it goes to suspense and
-        # map goes on from the next record (list.extend keeps what it had appended).
-        remaining = iter(batch)
-        failed: list[int] = []  # positions in the batch
-        while True:
-            try:
-                results.extend(map(self.rater.rate, remaining))
-                break
-            except RatingError as problem:
-                position = len(results) + len(failed)
-                failed.append(position)
-                suspended.append((batch[position], str(problem)))
-        rated = batch
-        if failed:
-            skip = set(failed)
-            rated = [record for position, record in enumerate(batch) if position not in skip]
+        # SQLite's bulk INSERT takes the rows' values in one list: the rater builds it as it goes.
+        one_list = not self.closed and not self.writer.postgresql
+        rows, failed = self.rater.rate_rows(batch, one_list)
+        suspended = [(batch[position], reason) for position, reason in failed]
         late: list[tuple] = []
-        if not self.closed:
-            self.writer.insert_rated(rated, results)
+        if one_list:
+            self.writer.insert_flat(rows)
+        elif not self.closed:
+            self.writer.insert_rated(rows)
         else:
-            on_time_records, on_time_results = [], []
+            on_time = []
             closed = self.closed
-            for record, result in zip(rated, results):
-                period = result[0]
+            for row in rows:
+                period = row[8]
                 if period in closed:
                     bill_period = self._billing_period(period)
-                    late.append(record + result + (bill_period, late_note(period, bill_period)))
+                    late.append(row + (bill_period, late_note(period, bill_period)))
                 else:
-                    on_time_records.append(record)
-                    on_time_results.append(result)
-            self.writer.insert_rated(on_time_records, on_time_results, late)
-        self.counts.rated += len(results)
+                    on_time.append(row)
+            self.writer.insert_rated(on_time, late)
+        self.counts.rated += len(batch) - len(failed)
         self.counts.late += len(late)
         self.counts.suspense += len(suspended)
         if self.rater.totals_keys() >= TOTALS_FLUSH_KEYS:

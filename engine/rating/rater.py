@@ -2,7 +2,9 @@
 
 `Rater.rate(record)` takes a record tuple (`records.UsageRecord` layout) and returns a tuple in
 `RatedRecord` layout, or raises `RatingError` with a reason for suspense (unknown subscriber,
-no zone for the called number, unknown roaming zone). It keeps the allowance counters it is
+no zone for the called number, unknown roaming zone). `Rater.rate_rows(records)` rates a batch in
+one loop and gives each rated record's stored row (record and result in one tuple) and each
+failure's position and reason. It keeps the allowance counters it is
 given, so a bulk importer rates a file's records in `rating_order` with one `Rater` and stores
 each result; re-rating the same records from the same seeded counters gives identical results.
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 from operator import add
 from typing import Iterable, Mapping, NamedTuple
 
-from engine.rating.records import DATA, SMS, VOICE
+from engine.rating.records import DATA, SMS, VOICE, UsageRecord
 from engine.rating.tariffs import CompiledVoiceRate, Tariff
 
 NO_ZONE = ""  # the zone of a data record
@@ -65,6 +67,13 @@ class RatedRecord(NamedTuple):
     billed: int  # chargeable units after increment/block rounding (0 when free)
     retail: int  # micro-units charged to the subscriber
     wholesale: int  # micro-units the host network charges us
+
+
+# A stored row (Rater.rate_rows) begins with these record fields: UsageRecord's without the line number.
+ROW_RECORD_FIELDS = UsageRecord._fields[1:]
+
+
+ROW_WIDTH = len(ROW_RECORD_FIELDS) + len(RatedRecord._fields)
 
 
 class RatingError(ValueError):
@@ -104,7 +113,7 @@ class Rater:
         self._at = tariff.timeline.at
         self._split = tariff.split_at_band_boundary
         self._megabyte = tariff.megabyte_bytes
-        self.rate = self._rate_function()
+        self.rate_rows = self._rate_function()
 
     def _plan(self, msisdn: str):
         code = self.plan_of.get(msisdn)
@@ -162,8 +171,21 @@ class Rater:
         """How many (msisdn, period, service) keys are summed and not yet collected."""
         return 3 * self._active[0] + sum(len(table) for tables in self._packed.values() for table in tables)
 
-    def rate(self, record) -> tuple:  # replaced per instance by _rate_function's closure
+    def rate(self, record) -> tuple:
         """One record (UsageRecord layout) -> a RatedRecord-layout tuple. Raises RatingError."""
+        rows, failed = self.rate_rows((record,))
+        if failed:
+            raise RatingError(failed[0][1])
+        return rows[0][len(ROW_RECORD_FIELDS):]
+
+    def rate_rows(self, records, one_list: bool = False) -> tuple[list, list[tuple[int, str]]]:  # see _rate_function
+        """Records (UsageRecord layout, in rating order) -> (rows, failed). A row is what is stored
+        for a rated record: its fields without the line number, then its RatedRecord fields
+        (`ROW_WIDTH` values, `ROW_RECORD_FIELDS` + `RatedRecord._fields`), built in the rating
+        loop so the importer does not join two tuples per record. With `one_list`, `rows` is one list
+        of the rows' values in turn, as SQLite's multi-row INSERT takes them (flattening the
+        tuples afterwards cost ~0.3 µs a record). `failed`: (the record's position in `records`,
+        the reason) for each record not rated."""
         raise NotImplementedError
 
     def _rate_function(self):
@@ -193,134 +215,147 @@ class Rater:
         totals = self.totals
         move_sums = self._move_sums
 
-        def rate(record) -> tuple:
-            _, _, msisdn, service, start, duration, volume, called, roaming = record
-            entry = plans.get(msisdn) or find_plan(msisdn)
-            (
-                code, card_voice, card_sms, card_data, card_roaming,
-                voice_seconds, voice_zones, sms_messages, sms_zones, data_bytes,
-            ) = entry[0]
-            band, _, period = minute_cache.get(start // 60) or timeline_at(start)
-            if roaming:
-                like_home = roaming_zones.get(roaming)
-                if like_home is None:
-                    raise RatingError(
-                        f"roaming zone {roaming!r} is unknown (expected one of {', '.join(sorted(roaming_zones))})"
-                    )
-            else:
-                like_home = True
-
-            if service == DATA:
-                slot = 4  # the service's sums in the subscriber's entry: voice 2, sms 3, data 4
-                included = 0
-                if not like_home:
-                    per_mb, block = card_roaming[roaming].data
-                else:
-                    per_mb, block = card_data
-                    if data_bytes:
-                        # allowances.consume, inlined (as for voice and SMS below).
-                        key = (msisdn, period, DATA)
-                        used = counters.get(key, 0)
-                        if used < data_bytes:
-                            included = volume if volume < data_bytes - used else data_bytes - used
-                            counters[key] = used + included
-                chargeable = volume - included
-                if chargeable > 0:
-                    # Whole blocks, then money.divide_half_up(billed * per_mb, megabyte) inlined.
-                    billed = -(-chargeable // block) * block
-                    retail = (2 * billed * per_mb + megabyte) // two_megabytes
-                else:
-                    billed = retail = 0
-                if roaming:
-                    per_mb, block = wholesale_roaming[roaming].data
-                    wholesale = -(-volume // block) * block
-                    wholesale = (2 * wholesale * per_mb + megabyte) // two_megabytes
-                else:
-                    wholesale = -(-volume // wholesale_block) * wholesale_block
-                    wholesale = (2 * wholesale * wholesale_per_mb + megabyte) // two_megabytes
-                zone = NO_ZONE
-            else:
-                # PrefixTable.match's cache probed here first ("" there means no zone: match answers).
-                zone = zone_stems.get(called[:stem_length]) or zone_of(called)
-                if zone is None:
-                    raise RatingError(
-                        f"called number {called!r} is in no zone (expected a prefix in tariffs.toml zones)"
-                    )
-
-                if service == VOICE:
-                    slot = 2
-                    included = 0
-                    if zone in zero_rated:
-                        billed = retail = 0
+        def rate_rows(records, one_list: bool = False) -> tuple[list, list[tuple[int, str]]]:
+            rows: list = []
+            failed: list[tuple[int, str]] = []
+            append = rows.extend if one_list else rows.append
+            # One loop for the batch: a call per record cost ~0.15 µs. A record that cannot be rated
+            # raises RatingError inside the loop; its position is the records handled before it.
+            for record in records:
+                try:
+                    _, record_id, msisdn, service, start, duration, volume, called, roaming = record
+                    entry = plans.get(msisdn) or find_plan(msisdn)
+                    (
+                        code, card_voice, card_sms, card_data, card_roaming,
+                        voice_seconds, voice_zones, sms_messages, sms_zones, data_bytes,
+                    ) = entry[0]
+                    band, _, period = minute_cache.get(start // 60) or timeline_at(start)
+                    if roaming:
+                        like_home = roaming_zones.get(roaming)
+                        if like_home is None:
+                            raise RatingError(
+                                f"roaming zone {roaming!r} is unknown (expected one of {', '.join(sorted(roaming_zones))})"
+                            )
                     else:
+                        like_home = True
+
+                    if service == DATA:
+                        slot = 4  # the service's sums in the subscriber's entry: voice 2, sms 3, data 4
+                        included = 0
                         if not like_home:
-                            rate = card_roaming[roaming].voice
+                            per_mb, block = card_roaming[roaming].data
                         else:
-                            rate = card_voice[zone]
-                            if voice_seconds and zone in voice_zones:
-                                key = (msisdn, period, VOICE)
+                            per_mb, block = card_data
+                            if data_bytes:
+                                # allowances.consume, inlined (as for voice and SMS below).
+                                key = (msisdn, period, DATA)
                                 used = counters.get(key, 0)
-                                if used < voice_seconds and duration > 0:
-                                    included = duration if duration < voice_seconds - used else voice_seconds - used
+                                if used < data_bytes:
+                                    included = volume if volume < data_bytes - used else data_bytes - used
                                     counters[key] = used + included
-                        connect, minimum, first, following, _, flat = rate
-                        if included == duration:
-                            billed = retail = 0  # wholly in the bundle, or a 0-second call
-                        elif included or flat is None:
-                            billed, retail = voice_price(rate, start, included, duration - included, band)
+                        chargeable = volume - included
+                        if chargeable > 0:
+                            # Whole blocks, then money.divide_half_up(billed * per_mb, megabyte) inlined.
+                            billed = -(-chargeable // block) * block
+                            retail = (2 * billed * per_mb + megabyte) // two_megabytes
                         else:
-                            # _voice_price's commonest case (one price, no bundle), inlined.
-                            billed = first if duration <= first else first - (first - duration) // following * following
-                            retail = (billed * flat + 30) // 60 + connect
-                            if retail < minimum:
-                                retail = minimum
-                    rate = wholesale_roaming[roaming].voice if roaming else wholesale_voice[zone]
-                    connect, minimum, first, following, _, flat = rate
-                    if flat is None or not duration:
-                        wholesale = voice_price(rate, start, 0, duration, band)[1]
+                            billed = retail = 0
+                        if roaming:
+                            per_mb, block = wholesale_roaming[roaming].data
+                            wholesale = -(-volume // block) * block
+                            wholesale = (2 * wholesale * per_mb + megabyte) // two_megabytes
+                        else:
+                            wholesale = -(-volume // wholesale_block) * wholesale_block
+                            wholesale = (2 * wholesale * wholesale_per_mb + megabyte) // two_megabytes
+                        zone = NO_ZONE
                     else:
-                        wholesale = (first if duration <= first else first - (first - duration) // following * following)
-                        wholesale = (wholesale * flat + 30) // 60 + connect
-                        if wholesale < minimum:
-                            wholesale = minimum
-                    chargeable = duration - included
-                elif service == SMS:
-                    slot = 3
-                    included = 0
-                    if zone in zero_rated:
-                        billed = retail = 0
-                    elif not like_home:
-                        billed = 1
-                        retail = card_roaming[roaming].sms
-                    else:
-                        if sms_messages and zone in sms_zones:
-                            key = (msisdn, period, SMS)
-                            used = counters.get(key, 0)
-                            if used < sms_messages:
-                                included = 1
-                                counters[key] = used + 1
-                        billed = 1 - included
-                        retail = card_sms[zone] * billed
-                    wholesale = wholesale_roaming[roaming].sms if roaming else wholesale_sms[zone]
-                    chargeable = 1 - included
-                else:
-                    raise RatingError(f"service {service!r} is unknown (expected voice, sms or data)")
+                        # PrefixTable.match's cache probed here first ("" there means no zone: match answers).
+                        zone = zone_stems.get(called[:stem_length]) or zone_of(called)
+                        if zone is None:
+                            raise RatingError(
+                                f"called number {called!r} is in no zone (expected a prefix in tariffs.toml zones)"
+                            )
 
-            if totals is not None:
-                # [records, quantity, included, billed, retail, wholesale] packed in one int.
-                if entry[1] != period:
-                    move_sums(msisdn, entry, period)
-                packed = 1 + (included + chargeable) * _Q + wholesale * _W
-                if included:
-                    packed += included * _I
-                if billed:
-                    packed += billed * _B
-                if retail:
-                    packed += retail * _R
-                entry[slot] += packed
-            return (period, code, zone, band_names[band], included, chargeable, billed, retail, wholesale)
+                        if service == VOICE:
+                            slot = 2
+                            included = 0
+                            if zone in zero_rated:
+                                billed = retail = 0
+                            else:
+                                if not like_home:
+                                    rate = card_roaming[roaming].voice
+                                else:
+                                    rate = card_voice[zone]
+                                    if voice_seconds and zone in voice_zones:
+                                        key = (msisdn, period, VOICE)
+                                        used = counters.get(key, 0)
+                                        if used < voice_seconds and duration > 0:
+                                            included = duration if duration < voice_seconds - used else voice_seconds - used
+                                            counters[key] = used + included
+                                connect, minimum, first, following, _, flat = rate
+                                if included == duration:
+                                    billed = retail = 0  # wholly in the bundle, or a 0-second call
+                                elif included or flat is None:
+                                    billed, retail = voice_price(rate, start, included, duration - included, band)
+                                else:
+                                    # _voice_price's commonest case (one price, no bundle), inlined.
+                                    billed = first if duration <= first else first - (first - duration) // following * following
+                                    retail = (billed * flat + 30) // 60 + connect
+                                    if retail < minimum:
+                                        retail = minimum
+                            rate = wholesale_roaming[roaming].voice if roaming else wholesale_voice[zone]
+                            connect, minimum, first, following, _, flat = rate
+                            if flat is None or not duration:
+                                wholesale = voice_price(rate, start, 0, duration, band)[1]
+                            else:
+                                wholesale = (first if duration <= first else first - (first - duration) // following * following)
+                                wholesale = (wholesale * flat + 30) // 60 + connect
+                                if wholesale < minimum:
+                                    wholesale = minimum
+                            chargeable = duration - included
+                        elif service == SMS:
+                            slot = 3
+                            included = 0
+                            if zone in zero_rated:
+                                billed = retail = 0
+                            elif not like_home:
+                                billed = 1
+                                retail = card_roaming[roaming].sms
+                            else:
+                                if sms_messages and zone in sms_zones:
+                                    key = (msisdn, period, SMS)
+                                    used = counters.get(key, 0)
+                                    if used < sms_messages:
+                                        included = 1
+                                        counters[key] = used + 1
+                                billed = 1 - included
+                                retail = card_sms[zone] * billed
+                            wholesale = wholesale_roaming[roaming].sms if roaming else wholesale_sms[zone]
+                            chargeable = 1 - included
+                        else:
+                            raise RatingError(f"service {service!r} is unknown (expected voice, sms or data)")
 
-        return rate
+                    if totals is not None:
+                        # [records, quantity, included, billed, retail, wholesale] packed in one int.
+                        if entry[1] != period:
+                            move_sums(msisdn, entry, period)
+                        packed = 1 + (included + chargeable) * _Q + wholesale * _W
+                        if included:
+                            packed += included * _I
+                        if billed:
+                            packed += billed * _B
+                        if retail:
+                            packed += retail * _R
+                        entry[slot] += packed
+                    append((
+                        record_id, msisdn, service, start, duration, volume, called, roaming,
+                        period, code, zone, band_names[band], included, chargeable, billed, retail, wholesale,
+                    ))
+                except RatingError as problem:
+                    failed.append(((len(rows) // ROW_WIDTH if one_list else len(rows)) + len(failed), str(problem)))
+            return rows, failed
+
+        return rate_rows
 
     def _voice_price(self, rate: CompiledVoiceRate, start: int, included: int, seconds: int, start_band: int):
         """(billed seconds, micro-units) for `seconds` of a call after `included` bundle seconds."""
@@ -356,13 +391,15 @@ class Rater:
 
     def rate_all(self, records: Iterable) -> tuple[list, list]:
         """Rate records in rating order: ([(record, rated)], [(record, RatingError)])."""
-        rated, failed = [], []
-        for record in sorted(records, key=rating_order):
-            try:
-                rated.append((record, self.rate(record)))
-            except RatingError as problem:
-                failed.append((record, problem))
-        return rated, failed
+        ordered = sorted(records, key=rating_order)
+        rows, failed = self.rate_rows(ordered)
+        skipped = {position for position, _ in failed}
+        rated = [record for position, record in enumerate(ordered) if position not in skipped]
+        width = len(ROW_RECORD_FIELDS)
+        return (
+            [(record, row[width:]) for record, row in zip(rated, rows)],
+            [(ordered[position], RatingError(reason)) for position, reason in failed],
+        )
 
 
 def totals_by_subscriber(rated: Iterable[tuple]) -> dict[tuple[str, str], int]:

@@ -4,8 +4,9 @@ the bill preview and the wholesale reconciliation read.
 Two kinds of statement live here:
 - The hot path, a few statements per 10,000 records, runs on the **driver's own connection**
   (`connection.connection.driver_connection`), inside the transaction SQLAlchemy opened: on SQLite
-  one `INSERT ... SELECT ... FROM (VALUES ...)` per 500 rows, its parameters the record and rating
-  tuples flattened in C (no row tuple is built); psycopg's `COPY ... FROM STDIN` on PostgreSQL.
+  one `INSERT ... SELECT ... FROM (VALUES ...)` per 500 rows, its parameters a slice of the list
+  of the rows' values the rater built as it went (`Rater.rate_rows(..., one_list=True)`); psycopg's
+  `COPY ... FROM STDIN` on PostgreSQL.
   Building SQLAlchemy parameter dicts would cost more than rating the records. The duplicate check
   asks SQLite for the stored ids in the batch's id range (usually none: hosts number records in
   sequence), and otherwise sends the batch's ids as one parameter (a JSON array through `json_each`
@@ -23,18 +24,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from itertools import chain
-from operator import add
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.rating.money import minor_units_from_micros
+from engine.rating.rater import ROW_WIDTH
+from engine.store.prepared import Prepared
 from engine.store.schema import closed_periods, subscribers, usage_records, usage_suspense, usage_totals
 
 # Column order of a stored rated record: the UsageRecord fields without the line number, then the
-# RatedRecord fields, then the bill period and note. `record[1:] + rated + (bill_period, note)`
-# builds a row with one tuple concatenation.
+# RatedRecord fields (a row of `Rater.rate_rows`), then the bill period and note.
 RECORD_COLUMNS = (
     "record_id", "msisdn", "service", "start_epoch", "duration_s", "volume_bytes", "called_number", "roaming_zone",
 )
@@ -72,23 +73,22 @@ class UsageWriter:
                 "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id = ANY(%(ids)s)"
             )
         else:
-            # Rows on time are `record + rated` (the record's line number as the unused ?1, and the
-            # period ?10 again as bill_period): one tuple concatenation per record, no slicing.
-            marks = ", ".join(f"?{n}" for n in range(2, 19))
-            self._insert_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?10, NULL)"
-            # Full chunks go as one statement of many rows: `record + rated` values of each row in
-            # turn, the same columns picked from the VALUES rows (column1 is the line number).
-            # sqlite3's executemany runs the statement once per row (reset, step, and the cursors on
-            # the table and both indexes opened again): about 0.8 µs a record more than this.
-            width = len(RECORD_COLUMNS) + 1 + len(RATED_COLUMNS)
+            # A row on time is a rate_rows row, billed in its period (?9 again as bill_period).
+            marks = ", ".join(f"?{n}" for n in range(1, 18))
+            self._insert_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?9, NULL)"
+            # Full chunks go as one statement of many rows, the rows' values in turn, the same
+            # columns picked from the VALUES rows. sqlite3's executemany runs the statement once per
+            # row (reset, step, and the cursors on the table and both indexes opened again): about
+            # 0.8 µs a record more than this.
+            width = ROW_WIDTH
             limit = self.driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             self._rows_per_statement = max(1, min(ROWS_PER_STATEMENT, limit // width))
-            picked = ", ".join(f"column{n}" for n in range(2, width + 1))
+            picked = ", ".join(f"column{n}" for n in range(1, width + 1))
             values = ", ".join(["(" + ", ".join("?" * width) + ")"] * self._rows_per_statement)
             self._insert_many_sql = (
-                f"INSERT INTO usage_records ({columns}) SELECT {picked}, column10, NULL FROM (VALUES {values})"
+                f"INSERT INTO usage_records ({columns}) SELECT {picked}, column9, NULL FROM (VALUES {values})"
             )
-            self._insert_late_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?19, ?20)"
+            self._insert_late_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?18, ?19)"
             self._known_sql = (
                 "SELECT record_id FROM usage_records WHERE record_id IN (SELECT value FROM json_each(?1)) "
                 "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id IN (SELECT value FROM json_each(?1))"
@@ -122,33 +122,46 @@ class UsageWriter:
         finally:
             cursor.close()
 
-    def insert_rated(self, records: Sequence[tuple], results: Sequence[tuple], late: Sequence[tuple] = ()) -> None:
-        """Store rated records: `records[i]` (UsageRecord layout) rated `results[i]` (RatedRecord
-        layout), billed in its own period; `late` rows are `record + rated + (bill_period, note)`.
-        The caller has removed known ids, so no conflict is expected; a concurrent importer storing
-        the same id fails this file's transaction (the primary key), and the file is taken in again
-        at the next poll."""
+    def insert_rated(self, rows: Sequence[tuple], late: Sequence[tuple] = ()) -> None:
+        """Store rated records: `rows` from `Rater.rate_rows`, billed in their own period; `late`
+        rows are such a row + (bill_period, note). The caller has removed known ids, so no conflict
+        is expected; a concurrent importer storing the same id fails this file's transaction (the
+        primary key), and the file is taken in again at the next poll."""
+        if not self.postgresql:
+            self.insert_flat(list(chain.from_iterable(rows)))
+            if late:
+                cursor = self.driver.cursor()
+                try:
+                    cursor.executemany(self._insert_late_sql, late)
+                finally:
+                    cursor.close()
+            return
+        if rows or late:
+            cursor = self.driver.cursor()
+            try:
+                with cursor.copy(self._copy_sql) as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row + (row[8], None))
+                    for row in late:
+                        write_row(row)
+            finally:
+                cursor.close()
+
+    def insert_flat(self, values: list) -> None:
+        """SQLite: store rows billed in their own period, given as one list of their values in turn
+        (`Rater.rate_rows(..., one_list=True)`): full chunks of rows as slices of the list, one
+        statement each."""
+        width = ROW_WIDTH
         cursor = self.driver.cursor()
         try:
-            if self.postgresql:
-                if records or late:
-                    with cursor.copy(self._copy_sql) as copy:
-                        write_row = copy.write_row
-                        for record, result in zip(records, results):
-                            write_row(record[1:] + result + (result[0], None))
-                        for row in late:
-                            write_row(row[1:])
-            else:
-                size = self._rows_per_statement
-                whole = len(records) - len(records) % size
-                for start in range(0, whole, size):
-                    # record, result, record, result... flattened in C: no row tuple is built.
-                    pairs = zip(records[start : start + size], results[start : start + size])
-                    cursor.execute(self._insert_many_sql, list(chain.from_iterable(chain.from_iterable(pairs))))
-                if whole < len(records):
-                    cursor.executemany(self._insert_sql, map(add, records[whole:], results[whole:]))
-                if late:
-                    cursor.executemany(self._insert_late_sql, late)
+            size = self._rows_per_statement * width
+            whole = len(values) - len(values) % size
+            for start in range(0, whole, size):
+                cursor.execute(self._insert_many_sql, values[start : start + size])
+            if whole < len(values):
+                rest = [values[start : start + width] for start in range(whole, len(values), width)]
+                cursor.executemany(self._insert_sql, rest)
         finally:
             cursor.close()
 
@@ -246,16 +259,20 @@ def close_period(connection: Connection, period: str, closed_at) -> None:
     connection.execute(insert(closed_periods).values(period=period, closed_at=closed_at))
 
 
+# Every BILL text reads these (engine/social_sms), so the statement is built once and runs on the
+# driver's cursor (engine/store/prepared.py): built per call, SQLAlchemy's work cost several times SQLite's.
+_SUBSCRIBER_TOTALS = Prepared(
+    select(usage_totals.c.period, usage_totals.c.bill_period, usage_totals.c.service,
+           *[usage_totals.c[name] for name in TOTAL_FIELDS])
+    .where(usage_totals.c.msisdn == bindparam("msisdn"),
+           (usage_totals.c.bill_period == bindparam("period")) | (usage_totals.c.period == bindparam("period")))
+    .order_by(usage_totals.c.bill_period, usage_totals.c.period, usage_totals.c.service)
+)
+
+
 def subscriber_totals(connection: Connection, msisdn: str, period: str) -> list[tuple]:
     """usage_totals rows of one subscriber that concern bill period `period`, or usage period `period`."""
-    t = usage_totals.c
-    return list(
-        connection.execute(
-            select(t.period, t.bill_period, t.service, *[t[name] for name in TOTAL_FIELDS])
-            .where(t.msisdn == msisdn, (t.bill_period == period) | (t.period == period))
-            .order_by(t.bill_period, t.period, t.service)
-        )
-    )
+    return _SUBSCRIBER_TOTALS.rows(connection, {"msisdn": msisdn, "period": period})
 
 
 def suspense_count(connection: Connection) -> int:

@@ -1,5 +1,6 @@
-"""The parser's two paths (a chunk at a time by columns, or line by line) and the rater's packed
-totals give exactly what the plain line-by-line code and a sum over the results give."""
+"""The parser's two paths (a chunk at a time by columns, or line by line), the rater's batch loop
+and its packed totals give exactly what the plain line-by-line code, one record at a time and a
+sum over the results give."""
 
 import io
 import random
@@ -176,3 +177,75 @@ def test_packed_sums_unpack_signed_and_large_values():
     rows = [[rng.randrange(-10**15, 10**18) for _ in range(6)] for _ in range(500)]
     packed = sum(a + b * _Q + c * _I + d * _B + e * _R + f * _W for a, b, c, d, e, f in rows)
     assert _unpack(packed) == [sum(column) for column in zip(*rows)]
+
+
+def test_rate_rows_gives_each_record_and_its_rating_or_its_reason_in_place():
+    tariff = _tariff()
+    subscribers = generate_subscribers(40, seed=5)
+    plan_of = dict(list(subscribers.items())[:35])  # the others' records fail: unknown subscriber
+    lines = [HEADER] + [",".join(row) + "\n" for row in generate_usage(list(subscribers), "2026-03", 3_000, seed=5)]
+    known = next(iter(plan_of))[1:]
+    lines.append(f"x1,{known},sms,2026-03-31T10:00:05+00:00,,,07700900123,mars\n")  # unknown roaming zone
+    parsed = list(UsageParser(tariff.usage_format, "GB").parse(lines, print))
+    one_at_a_time, batch = Rater(tariff, plan_of), Rater(tariff, plan_of)
+
+    expected_rows, expected_failed = [], []
+    for position, record in enumerate(parsed):
+        try:
+            expected_rows.append(record[1:] + one_at_a_time.rate(record))
+        except RatingError as problem:
+            expected_failed.append((position, str(problem)))
+    rows, failed = batch.rate_rows(parsed[:1_000])
+    more_rows, more_failed = batch.rate_rows(parsed[1_000:])  # the counters go on from batch to batch
+
+    assert rows + more_rows == expected_rows
+    assert failed + [(position + 1_000, reason) for position, reason in more_failed] == expected_failed
+    values, failed_again = Rater(tariff, plan_of).rate_rows(parsed, one_list=True)  # rows' values in one list
+    assert values == [value for row in expected_rows for value in row] and failed_again == expected_failed
+    assert len(expected_failed) > 1 and "roaming zone 'mars' is unknown" in expected_failed[-1][1]
+    assert len(expected_rows[0]) == 17 and expected_rows[0][:8] == parsed[0][1:]
+
+
+_DAY = [f"2026-03-0{day}T{hour:02d}:{minute:02d}:{second:02d}" for day in (1, 2) for hour in (0, 13, 23)
+        for minute in (0, 7, 59) for second in (0, 9, 30, 59)]
+
+
+@pytest.mark.parametrize("times, one_offset", [
+    ([text + "+00:00" for text in _DAY], True),
+    ([text + "Z" for text in _DAY], True),
+    ([text + "-05:30" for text in _DAY], True),
+    ([text.replace("T", " ") + "+01:00" for text in _DAY], True),  # fromisoformat takes a space too
+    ([text + "+00:00" for text in _DAY] + ["2026-03-29T02:00:07+01:00"], False),  # across the clock change
+    ([text + "+00:00" for text in _DAY] + ["2026-03-01T00:00:60+00:00"], True),  # no 60th second
+    ([text + "+00:00" for text in _DAY] + ["2026-03-01T00:00:6a+00:00"], True),
+    (["2026-03-01T00:00:1+00:00", "2026-03-01T00:00:144+00:00"], False),  # lengths that make up 2 x 25
+    (["2026-03-01T00:00:14+00:00", "2026-03-01T00:00-14+00:00"], True),
+    (["2026-03-01T00:00:14.5+0:00"], True),
+])
+def test_a_column_of_iso_times_reads_as_each_time_alone(times, one_offset):
+    from engine.rating.records import _TimeParser
+
+    def read(function, parser):
+        try:
+            return function(parser)
+        except ValueError:
+            return ValueError
+
+    def each_alone(parser):
+        return [parser.parse(text) for text in times]
+
+    def as_column(parser):
+        return parser.iso_column(times)
+
+    expected = read(each_alone, _TimeParser(UsageFormat()))
+    parser = _TimeParser(UsageFormat())
+    assert read(as_column, parser) == expected
+    assert read(as_column, parser) == expected  # again, from the caches
+    warmed = _TimeParser(UsageFormat())
+    read(each_alone, warmed)
+    assert read(as_column, warmed) == expected  # the minutes cached one time at a time first
+    alone = read(lambda parser: parser._iso_one_offset(times), _TimeParser(UsageFormat()))
+    if one_offset and expected is not ValueError:
+        assert alone == expected  # the one-offset path read the column
+    else:
+        assert alone is None or alone is ValueError  # or left it to the general path
