@@ -23,6 +23,7 @@ from engine.service.metrics import EngineMetrics
 from engine.service.notices import CatalogueNotifier
 from engine.service.scheduling import IntervalJob
 from engine.social_sms.context import SocialContext
+from engine.social_sms.housekeeping import prune_social_history
 from engine.social_sms.ussd_menu import UssdMenu
 from engine.social_sms.ussd_store import expire_ussd_sessions, open_sessions_count, ussd_handler
 from engine.social_sms.wiring import prepare_sms_handler
@@ -70,6 +71,9 @@ def engine_parts(service: EngineService, config: Config, database: Engine) -> En
                     "rate records held in suspense whose subscriber has appeared"),
         IntervalJob("ussd-expiry", 30, lambda: expire_ussd_sessions(database, service.utc_now()),
                     "close USSD dialogues past their timeout"),
+        IntervalJob("social-housekeeping", 3600,
+                    lambda: prune_social_history(database, service.utc_now(), social.social.flood),
+                    "delete counted actions and flood buckets that no limit can see any more"),
     ]
     return EngineParts(
         handlers=handlers,

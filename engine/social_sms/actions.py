@@ -24,6 +24,7 @@ from engine.social_sms.money import BadAmount, cause_share, format_amount, parse
 from engine.social_sms.ports import (
     ACTION_DM,
     ACTION_FOLLOW,
+    ACTION_LIMIT_WINDOW,
     Follow,
     Gift,
     PendingGive,
@@ -433,7 +434,7 @@ def follow(ctx: SocialContext, ports: Ports, msisdn: str, target_text: str, now:
     if repo.get_follow(msisdn, key) is not None:
         return reply(lang, "follow_already", target=label)
     limit = ctx.social.limits.follows_per_day
-    if repo.count_actions(msisdn, ACTION_FOLLOW, now - timedelta(days=1)) >= limit:
+    if repo.count_actions(msisdn, ACTION_FOLLOW, now - ACTION_LIMIT_WINDOW) >= limit:
         return reply(lang, "follow_limit", limit=limit)
     repo.save_follow(Follow(msisdn, key, notify=True, created_at=now))
     repo.record_action(msisdn, ACTION_FOLLOW, now)
@@ -619,7 +620,7 @@ def direct_message(ctx: SocialContext, ports: Ports, msisdn: str, handle_text: s
     if not deliverable(ctx, recipient, "dm"):
         return reply(lang, "dm_unavailable", handle=handle)
     limit = ctx.social.limits.dms_per_day
-    if repo.count_actions(msisdn, ACTION_DM, now - timedelta(days=1)) >= limit:
+    if repo.count_actions(msisdn, ACTION_DM, now - ACTION_LIMIT_WINDOW) >= limit:
         return reply(lang, "dm_limit", limit=limit)
     repo.record_action(msisdn, ACTION_DM, now)
     message = Outgoing(

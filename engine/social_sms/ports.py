@@ -9,7 +9,7 @@ value", which keeps the Protocol small and the SQL mirror obvious.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable, Iterator, Literal, NamedTuple, Protocol
 
 SubscriberKind = Literal["line", "social"]  # line: one of our lines, billed; social: another network
@@ -91,6 +91,10 @@ class ThrottleState:
 ACTION_POST = "post"
 ACTION_FOLLOW = "follow"
 ACTION_DM = "dm"
+
+# The per-sender limits count actions over at most this long (follows and DMs per day): an older
+# counted action counts for nothing, and housekeeping deletes it.
+ACTION_LIMIT_WINDOW = timedelta(days=1)
 
 
 class SocialRepository(Protocol):

@@ -68,3 +68,9 @@ def take_token(state: ThrottleState | None, now: datetime, burst: int, per_minut
     if tokens < 1000:
         return False, ThrottleState(tokens, now)
     return True, ThrottleState(tokens - 1000, now)
+
+
+def bucket_refill_time(burst: int, per_minute: int) -> timedelta:
+    """How long `take_token`'s bucket takes to fill from empty. A bucket untouched for longer is
+    full, which is what no bucket at all means to `take_token`: housekeeping deletes its row."""
+    return timedelta(milliseconds=-(-burst * 60_000 // per_minute))

@@ -15,6 +15,7 @@ ADAPTER_MODULES = {
     "smpp/simulator.py", "smpp/simulator_control.py",
     "rating/mediation.py", "rating/store.py", "rating/rerate.py", "rating/preview.py",
     "social_sms/sql_repository.py", "social_sms/wiring.py", "social_sms/ussd_store.py",
+    "social_sms/housekeeping.py",
 }
 
 
