@@ -35,6 +35,12 @@ from engine.store.schema import delivery_receipts, mt_messages
 
 MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
 
+# A receipt comes before its part is recorded as submitted only by the write-behind's milliseconds:
+# one still unmatched after this is for a message we do not hold as submitted (a receipt sent twice,
+# an id from before a restart re-sent the part). It stays in the table, unapplied, for audit, but is
+# no longer matched again on every pass and every arriving receipt.
+RECEIPT_MATCH_HORIZON = timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -303,11 +309,13 @@ class Outbox:
         )
 
     def apply_receipts(self, connection: Connection, now: datetime) -> int:
-        """Match stored receipts to submitted parts; returns how many parts reached a final state."""
+        """Match stored receipts (of the last `RECEIPT_MATCH_HORIZON`) to submitted parts; returns how
+        many parts reached a final state."""
         pending = connection.execute(
             select(delivery_receipts.c.id, delivery_receipts.c.smsc_message_id, delivery_receipts.c.final_state,
                    delivery_receipts.c.error, delivery_receipts.c.done_at)
-            .where(delivery_receipts.c.applied == False)  # noqa: E712
+            .where(delivery_receipts.c.applied == False,  # noqa: E712
+                   delivery_receipts.c.received_at >= now - RECEIPT_MATCH_HORIZON)
             .order_by(delivery_receipts.c.id)
         ).all()
         finished = 0

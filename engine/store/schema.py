@@ -426,7 +426,7 @@ posts = Table(
 )
 
 # Counted actions for the per-sender limits (follows per day, DMs per day); windows are at most a
-# day, so older rows only matter to history.
+# day, so social housekeeping deletes older rows.
 social_actions = Table(
     "social_actions",
     metadata,

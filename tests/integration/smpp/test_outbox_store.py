@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from engine.smpp import intake
 from engine.smpp.inbox import Inbox
-from engine.smpp.outbox import PART_COLUMNS, OutgoingMessage, Outbox
-from engine.store.schema import mo_messages, mo_parts, mt_messages
+from engine.smpp.outbox import PART_COLUMNS, RECEIPT_MATCH_HORIZON, OutgoingMessage, Outbox
+from engine.store.schema import delivery_receipts, mo_messages, mo_parts, mt_messages
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -75,6 +75,23 @@ def test_answers_receipts_retries_and_release(database):
     assert states(database) == {a.id: "delivered", b.id: "undeliverable", c.id: "queued", d.id: "queued"}
     with database.connect() as connection:
         assert outbox.depth(connection) == {"queued": 2, "sending": 0, "submitted": 0}
+
+
+def test_a_receipt_unmatched_past_the_horizon_is_kept_but_no_longer_matched(database):
+    outbox = Outbox("767")
+    second = timedelta(seconds=1)
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(2)], NOW)
+        recent, stale = outbox.claim(connection, "node-1", 10, NOW)
+        outbox.store_receipt(connection, "R1", "delivered", None, NOW, NOW - RECEIPT_MATCH_HORIZON + second)
+        outbox.store_receipt(connection, "S1", "delivered", None, NOW, NOW - RECEIPT_MATCH_HORIZON - second)
+        assert outbox.apply_receipts(connection, NOW) == 0  # neither part is submitted yet
+        outbox.mark_submitted(connection, [(recent.id, "R1", "host-a"), (stale.id, "S1", "host-a")], NOW)
+        assert outbox.apply_receipts(connection, NOW) == 1
+    assert states(database) == {recent.id: "delivered", stale.id: "submitted"}
+    with database.connect() as connection:
+        kept = dict(connection.execute(select(delivery_receipts.c.smsc_message_id, delivery_receipts.c.applied)).all())
+    assert kept == {"R1": True, "S1": False}
 
 
 def sms_params(text: bytes, source="447400000009", **extra):
