@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine, delete, insert, update
 
 from engine.hostnet.inbound import FileOutcome, FileResult, InboundFolder, RejectsWriter, poll_folder, take_in_file
 from engine.rating.allowances import seed_counters
-from engine.rating.rater import Rater
+from engine.rating.rater import ROW_PERIOD, Rater
 from engine.rating.records import UsageFileError, UsageParser
 from engine.rating.store import (
     UsageWriter,
@@ -171,7 +171,7 @@ class RatingSession:
             on_time = []
             closed = self.closed
             for row in rows:
-                period = row[8]
+                period = row[ROW_PERIOD]
                 if period in closed:
                     bill_period = self._billing_period(period)
                     late.append(row + (bill_period, late_note(period, bill_period)))

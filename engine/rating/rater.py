@@ -71,9 +71,8 @@ class RatedRecord(NamedTuple):
 
 # A stored row (Rater.rate_rows) begins with these record fields: UsageRecord's without the line number.
 ROW_RECORD_FIELDS = UsageRecord._fields[1:]
-
-
 ROW_WIDTH = len(ROW_RECORD_FIELDS) + len(RatedRecord._fields)
+ROW_PERIOD = len(ROW_RECORD_FIELDS) + RatedRecord._fields.index("period")  # where a row's usage period is
 
 
 class RatingError(ValueError):

@@ -277,6 +277,14 @@ class UsageParser:
         self._service_names = dict(self.services)
         self._msisdns: dict[str, str] = {}
 
+    def _msisdn_or_none(self, number: str) -> str | None:
+        """The canonical MSISDN of a column's number, or None when it is not one (the line parser says why)."""
+        msisdn = self.canonical_msisdn(number)
+        return msisdn if msisdn[:1] == "+" else None
+
+    def _service_or_none(self, name: str) -> str | None:
+        return self.services.get(name.strip().lower())
+
     def _positions(self, header: list[str] | None) -> tuple[int | None, ...]:
         positions = []
         for name in FIELDS:
@@ -398,34 +406,15 @@ class UsageParser:
         msisdn_cache = self._msisdns
         msisdns = list(map(msisdn_cache.get, numbers))
         if None in msisdns:
-            canonical_msisdn = self.canonical_msisdn
             if len(msisdn_cache) >= _MSISDN_CACHE_LIMIT:
                 msisdn_cache.clear()
-            index = msisdns.index(None)
-            while True:
-                msisdn = canonical_msisdn(numbers[index])
-                if msisdn[:1] != "+":
-                    return None
-                msisdn_cache[numbers[index]] = msisdns[index] = msisdn
-                try:
-                    index = msisdns.index(None, index + 1)
-                except ValueError:
-                    break
+            if not _fill_misses(numbers, msisdns, msisdn_cache, self._msisdn_or_none):
+                return None
 
         names = column(p_service)
-        service_names = self._service_names
-        services = list(map(service_names.get, names))
-        if None in services:
-            index = services.index(None)
-            while True:
-                service = self.services.get(names[index].strip().lower())
-                if service is None:
-                    return None
-                service_names[names[index]] = services[index] = service
-                try:
-                    index = services.index(None, index + 1)
-                except ValueError:
-                    break
+        services = list(map(self._service_names.get, names))
+        if None in services and not _fill_misses(names, services, self._service_names, self._service_or_none):
+            return None
 
         times = column(p_start)
         try:
@@ -553,6 +542,21 @@ class UsageParser:
                 on_reject(LineReject(line_number, _reason(problem, row, p_duration, p_volume), tuple(row)))
                 continue
             emit((line_number, record_id, msisdn, service, start, duration, volume, called, roaming))
+
+
+def _fill_misses(keys: list[str], values: list, cache: dict, convert: Callable[[str], object]) -> bool:
+    """Where `values[i]` is None (`keys[i]` missed `cache`), convert the key and remember it; False
+    as soon as one does not convert, and the column path gives way to the line parser."""
+    index = values.index(None)
+    while True:
+        value = convert(keys[index])
+        if value is None:
+            return False
+        cache[keys[index]] = values[index] = value
+        try:
+            index = values.index(None, index + 1)
+        except ValueError:
+            return True
 
 
 def _pieces_of_lines(lines: Iterator[str], size: int) -> Iterator[tuple[str, list[str]]]:

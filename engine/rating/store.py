@@ -30,7 +30,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, literal, sel
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.rating.money import minor_units_from_micros
-from engine.rating.rater import ROW_WIDTH
+from engine.rating.rater import ROW_PERIOD, ROW_WIDTH
 from engine.store.prepared import Prepared
 from engine.store.schema import closed_periods, subscribers, usage_records, usage_suspense, usage_totals
 
@@ -73,9 +73,10 @@ class UsageWriter:
                 "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id = ANY(%(ids)s)"
             )
         else:
-            # A row on time is a rate_rows row, billed in its period (?9 again as bill_period).
-            marks = ", ".join(f"?{n}" for n in range(1, 18))
-            self._insert_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?9, NULL)"
+            # A row on time is a rate_rows row, billed in its period (that parameter again as bill_period).
+            period = ROW_PERIOD + 1  # SQLite numbers parameters and VALUES columns from 1
+            marks = ", ".join(f"?{n}" for n in range(1, ROW_WIDTH + 1))
+            self._insert_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?{period}, NULL)"
             # Full chunks go as one statement of many rows, the rows' values in turn, the same
             # columns picked from the VALUES rows. sqlite3's executemany runs the statement once per
             # row (reset, step, and the cursors on the table and both indexes opened again): about
@@ -86,9 +87,10 @@ class UsageWriter:
             picked = ", ".join(f"column{n}" for n in range(1, width + 1))
             values = ", ".join(["(" + ", ".join("?" * width) + ")"] * self._rows_per_statement)
             self._insert_many_sql = (
-                f"INSERT INTO usage_records ({columns}) SELECT {picked}, column9, NULL FROM (VALUES {values})"
+                f"INSERT INTO usage_records ({columns}) SELECT {picked}, column{period}, NULL FROM (VALUES {values})"
             )
-            self._insert_late_sql = f"INSERT INTO usage_records ({columns}) VALUES ({marks}, ?18, ?19)"
+            self._insert_late_sql = (f"INSERT INTO usage_records ({columns}) "
+                                     f"VALUES ({marks}, ?{ROW_WIDTH + 1}, ?{ROW_WIDTH + 2})")
             self._known_sql = (
                 "SELECT record_id FROM usage_records WHERE record_id IN (SELECT value FROM json_each(?1)) "
                 "UNION ALL SELECT record_id FROM usage_suspense WHERE record_id IN (SELECT value FROM json_each(?1))"
@@ -142,7 +144,7 @@ class UsageWriter:
                 with cursor.copy(self._copy_sql) as copy:
                     write_row = copy.write_row
                     for row in rows:
-                        write_row(row + (row[8], None))
+                        write_row(row + (row[ROW_PERIOD], None))
                     for row in late:
                         write_row(row)
             finally:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Integer, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.smpp import intake
 from engine.smpp.reassembly import IncomingPart, Reassembler
 from engine.store.prepared import Prepared
 from engine.store.schema import mo_messages, mo_parts
-from engine.store.upsert import insert_unless_present
+from engine.store.upsert import insert_unless_present, insert_unless_present_statement
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,8 @@ _MESSAGE_DEFAULTS = {"data_coding": 0, "complete": True, "ussd_service_op": None
                      "user_message_reference": None, "bind_name": None}
 _MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key", "state", "received_at",
                  *_MESSAGE_DEFAULTS)
-_INSERT_MESSAGE = {name: Prepared(dialect.insert(mo_messages).on_conflict_do_nothing().returning(mo_messages.c.id),
-                                  keys=_MESSAGE_KEYS)
-                   for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_MESSAGE = {name: Prepared(insert_unless_present_statement(mo_messages, name), keys=_MESSAGE_KEYS)
+                   for name in ("sqlite", "postgresql")}
 _SEEN = Prepared(select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(bindparam("keys", expanding=True))))
 _STORED = Prepared(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == bindparam("key")))
 

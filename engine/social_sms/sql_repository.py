@@ -31,12 +31,12 @@ from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import Connection, Integer, bindparam, case, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from engine.social_sms.ports import Follow, Gift, PendingGive, Post, Recipient, Subscriber, ThrottleState
 from engine.social_sms.timing import require_utc
 from engine.store.prepared import Prepared
+from engine.store.upsert import upsert_statement
 from engine.store.schema import (
     follows,
     gifts,
@@ -105,24 +105,25 @@ _THROTTLE_AND_SUBSCRIBER = Prepared(
                  .outerjoin(subscribers, _s.msisdn == _NUMBER.c.msisdn)))
 
 
-def _throttle_upsert(dialect_name: str):
-    """`upsert(sms_throttles, ..., ["msisdn"])` as one reusable statement per dialect."""
-    statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(sms_throttles)
-    return Prepared(statement.on_conflict_do_update(index_elements=["msisdn"], set_={
-        "milli_tokens": statement.excluded.milli_tokens, "updated_at": statement.excluded.updated_at}),
-        keys=("msisdn", "milli_tokens", "updated_at"))
+_THROTTLE_COLUMNS = ("msisdn", "milli_tokens", "updated_at")
+_THROTTLE_UPSERT = {name: Prepared(upsert_statement(sms_throttles, name, _THROTTLE_COLUMNS, ["msisdn"]),
+                                   keys=_THROTTLE_COLUMNS) for name in ("sqlite", "postgresql")}
 
 
-_THROTTLE_UPSERT = {name: _throttle_upsert(name) for name in ("sqlite", "postgresql")}
+def _key_params(key: str) -> tuple[bool, dict]:
+    """Whether a followee or author key is a cause, and its parameter for the pre-built
+    statements: the cause bound as `code`, or the number as `followee` (`_followee_is`)."""
+    msisdn, code = _split_key(key)
+    return (True, {"code": code}) if code is not None else (False, {"followee": msisdn})
 
 
 def _id_param(name: str):
-    """The subscriber id of the number bound as `name`, as a scalar subquery (`_id_of`, pre-built)."""
+    """The subscriber id of the number bound as `name`, as a scalar subquery for use inside one statement."""
     return select(_s.id).where(_s.msisdn == bindparam(name)).scalar_subquery()
 
 
 def _followee_is(by_cause: bool):
-    """`_followee_condition`, pre-built: the cause bound as `code`, or the number as `followee`."""
+    """The followee of a follow: the cause bound as `code`, or the number bound as `followee`."""
     return follows.c.followee_cause == bindparam("code") if by_cause else follows.c.followee_id == _id_param("followee")
 
 
@@ -243,10 +244,6 @@ class SqlSocialRepository:
             self._read[msisdn] = replace(self._read[msisdn], handle=handle)
         return True
 
-    def _id_of(self, msisdn: str):
-        """The subscriber id of a number, as a scalar subquery for use inside one statement."""
-        return select(subscribers.c.id).where(subscribers.c.msisdn == msisdn).scalar_subquery()
-
     def _require_id(self, msisdn: str) -> int:
         found = self._ids.get(msisdn)
         if found is None:
@@ -258,20 +255,8 @@ class SqlSocialRepository:
 
     # ------------------------------------------------------------------ follows
 
-    def _followee_condition(self, followee: str):
-        msisdn, code = _split_key(followee)
-        if code is not None:
-            return follows.c.followee_cause == code
-        return follows.c.followee_id == self._id_of(msisdn)
-
-    def _key_params(self, key: str) -> tuple[bool, dict]:
-        """Whether a followee or author key is a cause, and its parameter for the pre-built
-        statements: the cause bound as `code`, or the number as `followee` (`_followee_is`)."""
-        msisdn, code = _split_key(key)
-        return (True, {"code": code}) if code is not None else (False, {"followee": msisdn})
-
     def get_follow(self, follower: str, followee: str) -> Follow | None:
-        by_cause, params = self._key_params(followee)
+        by_cause, params = _key_params(followee)
         row = _FOLLOW_ROW[by_cause].first(self.connection, {"follower": follower, **params})
         return Follow(follower, followee, bool(row[0]), row[1]) if row else None
 
@@ -288,7 +273,7 @@ class SqlSocialRepository:
                                                  "created_at": follow.created_at})
 
     def delete_follow(self, follower: str, followee: str) -> bool:
-        by_cause, params = self._key_params(followee)
+        by_cause, params = _key_params(followee)
         return _DELETE_FOLLOW[by_cause].run(self.connection, {"follower": follower, **params}) > 0
 
     def following(self, follower: str, limit: int) -> list[Follow]:
@@ -299,20 +284,21 @@ class SqlSocialRepository:
         return _COUNT_FOLLOWING.scalar(self.connection, {"follower": follower})
 
     def followers(self, followee: str, limit: int) -> list[str]:
+        by_cause, params = _key_params(followee)
         return list(self.connection.execute(
             select(subscribers.c.msisdn)
             .select_from(follows.join(subscribers, subscribers.c.id == follows.c.follower_id))
-            .where(self._followee_condition(followee))
+            .where(_followee_is(by_cause))
             .order_by(follows.c.id.desc())
-            .limit(limit)
+            .limit(limit), params
         ).scalars())
 
     def count_followers(self, followee: str) -> int:
-        by_cause, params = self._key_params(followee)
+        by_cause, params = _key_params(followee)
         return _COUNT_FOLLOWERS[by_cause].scalar(self.connection, params)
 
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
-        by_cause, params = self._key_params(followee)
+        by_cause, params = _key_params(followee)
         # yield_per is on the statement, not the connection: Connection.execution_options changes the
         # connection in place, and the outbox's executemany on the same connection cannot use a
         # server cursor.
@@ -332,7 +318,7 @@ class SqlSocialRepository:
                                            "created_at": post.created_at})
 
     def recent_posts(self, author: str, since: datetime) -> list[Post]:
-        by_cause, params = self._key_params(author)
+        by_cause, params = _key_params(author)
         rows = _RECENT_POSTS[by_cause].rows(self.connection, {"since": since, **params})
         return [Post(author, text, created_at) for text, created_at in rows]
 
@@ -365,13 +351,14 @@ class SqlSocialRepository:
     def get_pending_give(self, msisdn: str) -> PendingGive | None:
         row = self.connection.execute(
             select(pending_gives.c.amount_minor, pending_gives.c.cause_code, pending_gives.c.expires_at)
-            .where(pending_gives.c.subscriber_id == self._id_of(msisdn))
+            .where(pending_gives.c.subscriber_id == _id_param("msisdn")), {"msisdn": msisdn}
         ).first()
         return PendingGive(row.amount_minor, row.cause_code, row.expires_at) if row else None
 
     def set_pending_give(self, msisdn: str, pending: PendingGive | None) -> None:
         if pending is None:
-            self.connection.execute(delete(pending_gives).where(pending_gives.c.subscriber_id == self._id_of(msisdn)))
+            self.connection.execute(delete(pending_gives).where(pending_gives.c.subscriber_id == _id_param("msisdn")),
+                                    {"msisdn": msisdn})
             return
         subscriber_id = self._require_id(msisdn)
         values = {"amount_minor": pending.amount_minor, "cause_code": pending.cause, "expires_at": pending.expires_at}

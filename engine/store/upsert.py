@@ -1,27 +1,35 @@
-"""INSERT ... ON CONFLICT DO NOTHING on both backends, the engine's way to make a write idempotent."""
+"""INSERT ... ON CONFLICT on both backends, the engine's way to make a write idempotent."""
 
 from __future__ import annotations
+
+from typing import Iterable
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def insert_unless_present(connection: Connection, table: Table, values: dict | list[dict]) -> list:
-    """Insert rows, skipping any that collide with a unique key; returns the primary keys inserted.
+def _insert(table: Table, dialect_name: str):
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+
+
+def insert_unless_present_statement(table: Table, dialect_name: str):
+    """INSERT that skips a row colliding with a unique key, RETURNING the primary key of each row inserted.
 
     RETURNING rather than rowcount: psycopg reports -1 for an INSERT that SQLAlchemy ran with
     implicit RETURNING, so the count would not say whether the row was new.
     """
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     [key] = table.primary_key.columns
-    statement = dialect.insert(table).on_conflict_do_nothing().returning(key)
-    return list(connection.execute(statement, values).scalars())
+    return _insert(table, dialect_name).on_conflict_do_nothing().returning(key)
 
 
-def upsert(connection: Connection, table: Table, values: dict, key: list[str]) -> None:
-    """Insert the row, or update it where its `key` columns already exist: one statement, so two
-    engine nodes writing the same key at once both succeed (the later write wins)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    changes = {name: statement.excluded[name] for name in values if name not in key}
-    connection.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
+def insert_unless_present(connection: Connection, table: Table, values: dict | list[dict]) -> list:
+    """Insert rows, skipping any that collide with a unique key; returns the primary keys inserted."""
+    return list(connection.execute(insert_unless_present_statement(table, connection.dialect.name), values).scalars())
+
+
+def upsert_statement(table: Table, dialect_name: str, columns: Iterable[str], key: list[str]):
+    """Insert the row, or update its other `columns` where its `key` columns already exist: one
+    statement, so two engine nodes writing the same key at once both succeed (the later write wins)."""
+    statement = _insert(table, dialect_name)
+    changes = {name: statement.excluded[name] for name in columns if name not in key}
+    return statement.on_conflict_do_update(index_elements=key, set_=changes)
