@@ -20,7 +20,6 @@ Target (the issue): submit at the link's throughput, >= 5,000 submit_sm/s with a
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # noqa: E402
 
 TARGET_PER_SECOND = 5_000
 AUTHOR = "+447400000000"
@@ -43,7 +42,8 @@ def run_all(followers: int, runs: int, profile: str | None) -> list[tuple[int, f
 
     from benchmarks.fanout import build
     from benchmarks.mo_commands import commands_config
-    from benchmarks.smpp_throughput import build_engine, close_database, open_database, simulator_process, wait_until
+    from benchmarks.smpp_throughput import (
+        build_engine, close_database, open_database, simulator_process, submission_seconds)
     from engine.hostnet.provisioning import ProvisioningService
     from engine.social_sms import actions
     from engine.social_sms.context import SocialContext
@@ -52,7 +52,6 @@ def run_all(followers: int, runs: int, profile: str | None) -> list[tuple[int, f
     from engine.store.schema import mt_messages, posts
 
     results: list[tuple[int, float, float]] = []
-    errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-fanout-submit-"))
     simulator = simulator_process(folder, "--benchmark")
 
@@ -72,66 +71,28 @@ def run_all(followers: int, runs: int, profile: str | None) -> list[tuple[int, f
         with database.engine.connect() as connection:
             parts = connection.execute(select(func.count()).select_from(mt_messages)).scalar_one()
         assert parts == outcome.fanned_out > 0, (parts, outcome)
-        for link in service.links:
-            link.start()
-        yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
-
-        dispatcher = service.dispatcher
-        done = defer.Deferred()
-        recorded = [0]
-        flush = dispatcher._flusher.f  # the write-behind flush, run every flush_interval
-
-        def observed_flush():
-            pending = len(dispatcher._accepted)
-            flush()
-            recorded[0] += pending - len(dispatcher._accepted)  # a failed flush keeps its rows
-            if recorded[0] >= parts and not done.called:
-                done.callback(time.perf_counter())
-
-        dispatcher._flusher.f = observed_flush
-        started = time.perf_counter()
-        dispatcher.start()
-        finished = yield done
-        yield service.stop()
-        with database.engine.connect() as connection:
-            submitted = connection.execute(select(func.count()).select_from(mt_messages)
-                                           .where(mt_messages.c.state == "submitted")).scalar_one()
-        if submitted != parts:
-            raise AssertionError(f"{submitted} of {parts} parts recorded as submitted")
-        return parts, enqueue_seconds, finished - started
+        seconds = yield submission_seconds(reactor, service, database, parts)
+        return parts, enqueue_seconds, seconds
 
     @defer.inlineCallbacks
-    def everything():
+    def work():
+        config = commands_config(folder, simulator.smpp_port)
+        context = SocialContext.from_config(config)
+        database = open_database("sqlite", folder)
+        started = time.perf_counter()
+        build(database.engine, followers)
+        print(f"  built {followers:,} followers in {time.perf_counter() - started:.1f} s", flush=True)
         try:
-            config = commands_config(folder, simulator.smpp_port)
-            context = SocialContext.from_config(config)
-            database = open_database("sqlite", folder)
-            started = time.perf_counter()
-            build(database.engine, followers)
-            print(f"  built {followers:,} followers in {time.perf_counter() - started:.1f} s", flush=True)
-            try:
-                for attempt in range(runs):
-                    parts, enqueue, submit = yield one_run(config, database, context, attempt)
-                    results.append((parts, enqueue, submit))
-                    print(f"  run {attempt + 1}: {parts:,} MTs enqueued in {enqueue:.2f} s, submitted in "
-                          f"{submit:.2f} s = {parts / submit:,.0f} submit_sm/s; post to last submit "
-                          f"{enqueue + submit:.2f} s", flush=True)
-            finally:
-                close_database(database)
-        except Exception as error:
-            errors.append(error)
-            import traceback
-
-            traceback.print_exc()
+            for attempt in range(runs):
+                parts, enqueue, submit = yield one_run(config, database, context, attempt)
+                results.append((parts, enqueue, submit))
+                print(f"  run {attempt + 1}: {parts:,} MTs enqueued in {enqueue:.2f} s, submitted in "
+                      f"{submit:.2f} s = {parts / submit:,.0f} submit_sm/s; post to last submit "
+                      f"{enqueue + submit:.2f} s", flush=True)
         finally:
-            simulator.stop()
-            reactor.stop()
+            close_database(database)
 
-    reactor.callWhenRunning(everything)
-    run_reactor(reactor, profile)
-    shutil.rmtree(folder, ignore_errors=True)
-    if errors:
-        raise SystemExit(f"benchmark failed: {errors[0]!r}")
+    run_in_reactor(reactor, work, simulator.stop, folder, profile)
     return results
 
 
@@ -154,11 +115,7 @@ def main() -> None:
         submit.line(), total.line()]
     print("\n".join(lines))
     if args.append:
-        command = " ".join(["python -m benchmarks.fanout_submit", *sys.argv[1:]]).replace(" --append", "")
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as results_file:
-            results_file.write(
-                f"\n### Fan-out submit run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{machine()}. "
-                f"`.venv/bin/{command}`\n\n" + "".join(f"- {line}\n" for line in lines))
+        append_run("Fan-out submit run", "fanout_submit", lines)
 
 
 if __name__ == "__main__":

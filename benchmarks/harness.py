@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
+import sys
+import time
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,38 @@ def run_reactor(reactor, profile: str | None = None) -> None:
     profiler.disable()
     profiler.dump_stats(profile)
     print(f"profile of the engine process written to {profile} (python -m pstats {profile})")
+
+
+def run_in_reactor(reactor, work: Callable[[], object], stop_simulators: Callable[[], None], folder: Path,
+                   profile: str | None = None) -> None:
+    """Run `work()` (a Deferred-returning function) once the reactor runs; then stop the simulators
+    and the reactor, and remove `folder`. A failure is printed and ends the benchmark (SystemExit)."""
+    from twisted.internet import defer
+
+    errors: list[Exception] = []
+
+    @defer.inlineCallbacks
+    def everything():
+        try:
+            yield work()
+        except Exception as error:  # report, stop the reactor, end the benchmark outside it
+            errors.append(error)
+            traceback.print_exc()
+        finally:
+            stop_simulators()
+            reactor.stop()
+
+    reactor.callWhenRunning(everything)
+    run_reactor(reactor, profile)
+    shutil.rmtree(folder, ignore_errors=True)
+    if errors:
+        raise SystemExit(f"benchmark failed: {errors[0]!r}")
+
+
+def append_run(title: str, module: str, lines: list[str]) -> None:
+    """Add a run's figures to benchmarks/RESULTS.md under a dated heading, with the command line
+    that produced them (without `--append`)."""
+    command = " ".join([f"python -m benchmarks.{module}", *sys.argv[1:]]).replace(" --append", "")
+    with RESULTS.open("a") as results_file:
+        results_file.write(f"\n### {title} ({time.strftime('%Y-%m-%d %H:%M')})\n\n{machine()}. "
+                           f"`.venv/bin/{command}`\n\n" + "".join(f"- {line}\n" for line in lines))

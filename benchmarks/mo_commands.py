@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # noqa: E402
 from engine.demo.processes import launch_simulator  # noqa: E402
 
 TARGET_RATE = 2000.0
@@ -244,7 +243,6 @@ def run_all(args) -> tuple[list[dict], dict]:
 
     replies: list[dict] = []
     checks: dict = {}
-    errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-commands-"))
     simulator = start_simulator_child(folder)
 
@@ -259,60 +257,47 @@ def run_all(args) -> tuple[list[dict], dict]:
                                       .where(mo_messages.c.state == "received")).scalar_one()
 
     @defer.inlineCallbacks
-    def everything():
+    def work():
+        config = commands_config(folder, simulator.smpp_port)
+        database = open_database("sqlite", folder)
+        started = time.perf_counter()
+        populate(database.engine, args.senders, args.audience)
+        print(f"  {args.senders:,} senders and {args.audience:,} audience built in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        service = build_engine(reactor, config, database.engine)
         try:
-            config = commands_config(folder, simulator.smpp_port)
-            database = open_database("sqlite", folder)
-            started = time.perf_counter()
-            populate(database.engine, args.senders, args.audience)
-            print(f"  {args.senders:,} senders and {args.audience:,} audience built in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
-            service = build_engine(reactor, config, database.engine)
-            try:
-                service.start(listen_http=False)
-                yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
-                warm = yield threads.deferToThread(play, "w", 2.0)
-                print(f"  warm-up: {warm['answered']:,}/{warm['sent']:,} answered, p99 {warm['latency_ms']['p99']} ms",
+            service.start(listen_http=False)
+            yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
+            warm = yield threads.deferToThread(play, "w", 2.0)
+            print(f"  warm-up: {warm['answered']:,}/{warm['sent']:,} answered, p99 {warm['latency_ms']['p99']} ms",
+                  flush=True)
+            for attempt in range(args.runs):
+                # A run that fell behind leaves a backlog: drained first, so each run starts level.
+                yield wait_until(reactor, lambda: backlog(database.engine) == 0, 300, "backlog drained", 0.2)
+                # The engine's own CPU per command answered: unlike the rate, hardly moved by
+                # what else the shared machine runs (the play thread only waits on a socket).
+                cpu_before = time.process_time()
+                reply = yield threads.deferToThread(play, f"r{attempt}", args.seconds)
+                reply["engine_cpu_us"] = (time.process_time() - cpu_before) / max(1, reply["answered"]) * 1e6
+                replies.append(reply)
+                latency = reply["latency_ms"]
+                print(f"  run {attempt + 1}: {reply['sent']:,} MO at {args.rate:g}/s, {reply['answered']:,} "
+                      f"answered ({reply['answered_per_s']:,.0f}/s over {reply['span_s']} s), "
+                      f"{reply['unanswered']} unanswered, {reply['mts_to_senders']:,} MTs to senders; "
+                      f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
+                      f"max {latency['max']} ms; engine CPU {reply['engine_cpu_us']:.0f} µs per command",
                       flush=True)
-                for attempt in range(args.runs):
-                    # A run that fell behind leaves a backlog: drained first, so each run starts level.
-                    yield wait_until(reactor, lambda: backlog(database.engine) == 0, 300, "backlog drained", 0.2)
-                    # The engine's own CPU per command answered: unlike the rate, hardly moved by
-                    # what else the shared machine runs (the play thread only waits on a socket).
-                    cpu_before = time.process_time()
-                    reply = yield threads.deferToThread(play, f"r{attempt}", args.seconds)
-                    reply["engine_cpu_us"] = (time.process_time() - cpu_before) / max(1, reply["answered"]) * 1e6
-                    replies.append(reply)
-                    latency = reply["latency_ms"]
-                    print(f"  run {attempt + 1}: {reply['sent']:,} MO at {args.rate:g}/s, {reply['answered']:,} "
-                          f"answered ({reply['answered_per_s']:,.0f}/s over {reply['span_s']} s), "
-                          f"{reply['unanswered']} unanswered, {reply['mts_to_senders']:,} MTs to senders; "
-                          f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
-                          f"max {latency['max']} ms; engine CPU {reply['engine_cpu_us']:.0f} µs per command",
-                          flush=True)
-            finally:
-                yield service.stop()
-            with database.engine.connect() as connection:
-                checks["states"] = dict(connection.execute(
-                    select(mo_messages.c.state, func.count()).group_by(mo_messages.c.state)).all())
-                checks["throttled_numbers"] = connection.execute(
-                    select(func.count()).select_from(sms_throttles).where(sms_throttles.c.milli_tokens < 1000)
-                ).scalar_one()
-            close_database(database)
-        except Exception as error:
-            errors.append(error)
-            import traceback
-
-            traceback.print_exc()
         finally:
-            simulator.stop()
-            reactor.stop()
+            yield service.stop()
+        with database.engine.connect() as connection:
+            checks["states"] = dict(connection.execute(
+                select(mo_messages.c.state, func.count()).group_by(mo_messages.c.state)).all())
+            checks["throttled_numbers"] = connection.execute(
+                select(func.count()).select_from(sms_throttles).where(sms_throttles.c.milli_tokens < 1000)
+            ).scalar_one()
+        close_database(database)
 
-    reactor.callWhenRunning(everything)
-    run_reactor(reactor, args.profile)
-    shutil.rmtree(folder, ignore_errors=True)
-    if errors:
-        raise SystemExit(f"benchmark failed: {errors[0]!r}")
+    run_in_reactor(reactor, work, simulator.stop, folder, args.profile)
     return replies, checks
 
 
@@ -350,11 +335,7 @@ def main() -> None:
                  f"{args.audience:,} audience")
     print("\n".join(lines))
     if args.append:
-        command = " ".join(["python -m benchmarks.mo_commands", *sys.argv[1:]]).replace(" --append", "")
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as results_file:
-            results_file.write(
-                f"\n### SMS commands end to end run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{machine()}. "
-                f"`.venv/bin/{command}`\n\n" + "".join(f"- {line}\n" for line in lines))
+        append_run("SMS commands end to end run", "mo_commands", lines)
 
 
 if __name__ == "__main__":

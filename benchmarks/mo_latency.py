@@ -19,17 +19,15 @@ Target (the issue): p99 <= 50 ms at 500 MO/s.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # noqa: E402
 from benchmarks.smpp_throughput import (  # noqa: E402
     build_engine, close_database, engine_config, open_database, simulator_process, wait_until)
 
@@ -43,7 +41,6 @@ def run_all(backends, rate: float, seconds: float, runs: int, profile: str | Non
     from engine.smpp.simulator_control import SimulatorControlClient
 
     results: dict[str, list[dict]] = {}
-    errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-mo-"))
     simulator = simulator_process(folder, "--benchmark")
 
@@ -53,41 +50,28 @@ def run_all(backends, rate: float, seconds: float, runs: int, profile: str | Non
                                   timeout=run_seconds + 10)
 
     @defer.inlineCallbacks
-    def everything():
-        try:
-            config = engine_config(folder, simulator.smpp_port, 64)
-            for backend in backends:
-                database = open_database(backend, folder)
-                service = build_engine(reactor, config, database.engine)
-                try:
-                    service.start(listen_http=False)
-                    yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
-                    yield threads.deferToThread(load, 3.0)  # warm-up, not counted
-                    for attempt in range(runs):
-                        reply = yield threads.deferToThread(load, seconds)
-                        results.setdefault(backend, []).append(reply)
-                        latency = reply["latency_ms"]
-                        print(f"  {backend} run {attempt + 1}: {reply['sent']:,} MO at {rate:g}/s, "
-                              f"{reply['answered']:,} answered, {reply['unanswered']} unanswered; "
-                              f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
-                              f"max {latency['max']} ms", flush=True)
-                finally:
-                    yield service.stop()
-                    close_database(database)
-        except Exception as error:
-            errors.append(error)
-            import traceback
+    def work():
+        config = engine_config(folder, simulator.smpp_port, 64)
+        for backend in backends:
+            database = open_database(backend, folder)
+            service = build_engine(reactor, config, database.engine)
+            try:
+                service.start(listen_http=False)
+                yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
+                yield threads.deferToThread(load, 3.0)  # warm-up, not counted
+                for attempt in range(runs):
+                    reply = yield threads.deferToThread(load, seconds)
+                    results.setdefault(backend, []).append(reply)
+                    latency = reply["latency_ms"]
+                    print(f"  {backend} run {attempt + 1}: {reply['sent']:,} MO at {rate:g}/s, "
+                          f"{reply['answered']:,} answered, {reply['unanswered']} unanswered; "
+                          f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
+                          f"max {latency['max']} ms", flush=True)
+            finally:
+                yield service.stop()
+                close_database(database)
 
-            traceback.print_exc()
-        finally:
-            simulator.stop()
-            reactor.stop()
-
-    reactor.callWhenRunning(everything)
-    run_reactor(reactor, profile)
-    shutil.rmtree(folder, ignore_errors=True)
-    if errors:
-        raise SystemExit(f"benchmark failed: {errors[0]!r}")
+    run_in_reactor(reactor, work, simulator.stop, folder, profile)
     return results
 
 
@@ -118,11 +102,7 @@ def main() -> None:
                      f"within 5 s after the last MO; max {max(reply['latency_ms']['max'] for reply in replies)} ms")
     print("\n".join(lines))
     if args.append:
-        command = " ".join(["python -m benchmarks.mo_latency", *sys.argv[1:]]).replace(" --append", "")
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as results_file:
-            results_file.write(
-                f"\n### MO -> reply latency run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{machine()}. "
-                f"`.venv/bin/{command}`\n\n" + "".join(f"- {line}\n" for line in lines))
+        append_run("MO -> reply latency run", "mo_latency", lines)
 
 
 if __name__ == "__main__":

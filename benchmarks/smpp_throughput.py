@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import Figures, machine, run_reactor  # noqa: E402
+from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # noqa: E402
 from engine.demo.processes import Simulator, start_simulator  # noqa: E402
 
 POSTGRESQL_URL = os.environ.get("TPO_BENCH_POSTGRESQL_URL", "postgresql://127.0.0.1:5432/test")
@@ -165,7 +165,7 @@ def one_run(reactor, config, database: Database, messages: int):
     """Deferred firing with (seconds, submit_sm per second) for `messages` parts through the full path."""
     from datetime import datetime, timezone
 
-    from sqlalchemy import delete, func, select, text
+    from sqlalchemy import delete, text
     from twisted.internet import defer
 
     from engine.smpp.outbox import OutgoingMessage
@@ -185,6 +185,23 @@ def one_run(reactor, config, database: Database, messages: int):
         if database.name == "postgresql":
             with database.engine.begin() as connection:
                 connection.execute(text("ANALYZE mt_messages"))  # a live outbox table has statistics
+        seconds = yield submission_seconds(reactor, service, database, messages)
+        return seconds, messages / seconds
+
+    return run()
+
+
+def submission_seconds(reactor, service, database: Database, parts: int):
+    """Deferred firing with the seconds from the dispatcher's start until the answers of all `parts`
+    queued parts are recorded (the write-behind observed); binds the links first, stops the service
+    after, and checks that the table holds them all as submitted."""
+    from sqlalchemy import func, select
+    from twisted.internet import defer
+
+    from engine.store.schema import mt_messages
+
+    @defer.inlineCallbacks
+    def run():
         for link in service.links:
             link.start()
         yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
@@ -198,7 +215,7 @@ def one_run(reactor, config, database: Database, messages: int):
             pending = len(dispatcher._accepted)
             flush()
             recorded[0] += pending - len(dispatcher._accepted)  # a failed flush keeps its rows
-            if recorded[0] >= messages and not done.called:
+            if recorded[0] >= parts and not done.called:
                 done.callback(time.perf_counter())
 
         dispatcher._flusher.f = observed_flush
@@ -209,10 +226,9 @@ def one_run(reactor, config, database: Database, messages: int):
         with database.engine.connect() as connection:
             submitted = connection.execute(
                 select(func.count()).select_from(mt_messages).where(mt_messages.c.state == "submitted")).scalar_one()
-        if submitted != messages:
-            raise AssertionError(f"{submitted} of {messages} parts recorded as submitted")
-        seconds = finished - started
-        return seconds, messages / seconds
+        if submitted != parts:
+            raise AssertionError(f"{submitted} of {parts} parts recorded as submitted")
+        return finished - started
 
     return run()
 
@@ -234,51 +250,40 @@ def run_all(backends, windows, latencies, runs, scale, profile: str | None):
 
     results: list[Result] = []
     simulators: dict[int, Simulator] = {}
-    errors: list = []
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-smpp-"))
 
     @defer.inlineCallbacks
-    def everything():
-        try:
-            for latency in latencies:
-                simulators[latency] = simulator_process(folder, "--benchmark", "--latency-ms", str(latency))
-            for backend in backends:
-                database = open_database(backend, folder)
-                try:
-                    for latency in latencies:
-                        simulator = simulators[latency]
-                        for window in windows:
-                            config = engine_config(folder, simulator.smpp_port, window)
-                            count = max(100, int(MESSAGES.get((window, latency), 10_000) * scale))
-                            # Fewer runs where a run is short and quiet; all of them for the target.
-                            repeats = runs if (window, latency) == (64, 0) else max(3, runs - 2)
-                            rates = []
-                            for attempt in range(repeats):
-                                seconds, rate = yield one_run(reactor, config, database, count)
-                                rates.append(rate)
-                                print(f"  {backend} window {window} latency {latency} ms run {attempt + 1}: "
-                                      f"{count:,} in {seconds:.2f} s = {rate:,.0f}/s", flush=True)
-                            figures = Figures(f"{backend}, window {window}, latency {latency} ms, {count:,} parts",
-                                              "submit_sm/s", tuple(rates))
-                            results.append(Result(backend, window, latency, count, figures))
-                            print(figures.line(), flush=True)
-                finally:
-                    close_database(database)
-        except Exception as error:  # report, stop the reactor, re-raise outside it
-            errors.append(error)
-            import traceback
+    def work():
+        for latency in latencies:
+            simulators[latency] = simulator_process(folder, "--benchmark", "--latency-ms", str(latency))
+        for backend in backends:
+            database = open_database(backend, folder)
+            try:
+                for latency in latencies:
+                    simulator = simulators[latency]
+                    for window in windows:
+                        config = engine_config(folder, simulator.smpp_port, window)
+                        count = max(100, int(MESSAGES.get((window, latency), 10_000) * scale))
+                        # Fewer runs where a run is short and quiet; all of them for the target.
+                        repeats = runs if (window, latency) == (64, 0) else max(3, runs - 2)
+                        rates = []
+                        for attempt in range(repeats):
+                            seconds, rate = yield one_run(reactor, config, database, count)
+                            rates.append(rate)
+                            print(f"  {backend} window {window} latency {latency} ms run {attempt + 1}: "
+                                  f"{count:,} in {seconds:.2f} s = {rate:,.0f}/s", flush=True)
+                        figures = Figures(f"{backend}, window {window}, latency {latency} ms, {count:,} parts",
+                                          "submit_sm/s", tuple(rates))
+                        results.append(Result(backend, window, latency, count, figures))
+                        print(figures.line(), flush=True)
+            finally:
+                close_database(database)
 
-            traceback.print_exc()
-        finally:
-            for simulator in simulators.values():
-                simulator.stop()
-            reactor.stop()
+    def stop_simulators() -> None:
+        for simulator in simulators.values():
+            simulator.stop()
 
-    reactor.callWhenRunning(everything)
-    run_reactor(reactor, profile)
-    shutil.rmtree(folder, ignore_errors=True)
-    if errors:
-        raise SystemExit(f"benchmark failed: {errors[0]!r}")
+    run_in_reactor(reactor, work, stop_simulators, folder, profile)
     shown = {latency: f"tpo smsc-sim --port 0 --control-port 0 --benchmark --latency-ms {latency}" for latency in latencies}
     return results, shown
 
@@ -322,11 +327,7 @@ def main() -> None:
         lines.append(f"{result.figures.line()}; {ratio:.2f}x the smpplib codec loop{verdict}")
     print("\n".join(lines))
     if args.append:
-        command = " ".join(["python -m benchmarks.smpp_throughput", *sys.argv[1:]]).replace(" --append", "")
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as results_file:
-            results_file.write(
-                f"\n### MT throughput run ({time.strftime('%Y-%m-%d %H:%M')})\n\n{machine()}. `.venv/bin/{command}`\n\n"
-                + "".join(f"- {line}\n" for line in [smpplib.line(), ours.line(), *lines]))
+        append_run("MT throughput run", "smpp_throughput", [smpplib.line(), ours.line(), *lines])
 
 
 if __name__ == "__main__":
