@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
-from engine.numbers import InvalidNumber, normalise_msisdn
+from engine.numbers import sender_msisdn
 from engine.social_sms import actions
 from engine.social_sms.context import Outcome, Outgoing, Ports, SocialContext, render_replies
 from engine.social_sms.parser import ParsedSms, closest_keyword, looks_like_mistyped_command, parse_sms
@@ -35,19 +34,9 @@ class SmsResult:
         return [m.text for m in self.messages if m.message_class == "reply"]
 
 
-@lru_cache(maxsize=65536)
-def _sender(source_addr: str, region: str) -> str | None:
-    """`normalise_msisdn`, or None for a number that is not one; remembered, because parsing a
-    number (phonenumbers) costs more than most commands' rules (benchmarks/mo_commands.py)."""
-    try:
-        return normalise_msisdn(source_addr, region)
-    except InvalidNumber:
-        return None
-
-
 def handle_sms(ctx: SocialContext, ports: Ports, source_addr: str, text: str, now: datetime) -> SmsResult:
     now = require_utc(now)
-    msisdn = _sender(source_addr, ctx.operator.default_region)
+    msisdn = sender_msisdn(source_addr, ctx.operator.default_region)
     if msisdn is None:
         return SmsResult("ignored")
     if msisdn in ctx.social.subscribers.blocked_numbers:

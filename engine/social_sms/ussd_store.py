@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.hostnet.provisioning import ProvisioningService
-from engine.numbers import InvalidNumber, normalise_msisdn
+from engine.numbers import sender_msisdn
 from engine.smpp.inbox import ReceivedMessage
 from engine.smpp.outbox import OutgoingMessage, Outbox
 from engine.social_sms.context import Ports, SocialContext
@@ -175,9 +175,8 @@ def ussd_handler(context: SocialContext, menu: UssdMenu, billing_for: BillingFor
 
     def handle(connection: Connection, message: ReceivedMessage, now: datetime) -> list[OutgoingMessage]:
         now = require_utc(now)
-        try:
-            msisdn = normalise_msisdn(message.source, context.operator.default_region)
-        except InvalidNumber:
+        msisdn = sender_msisdn(message.source, context.operator.default_region)
+        if msisdn is None:
             log.info("USSD %d from %r ignored: not a phone number", message.id, message.source)
             return []
         if msisdn in context.social.subscribers.blocked_numbers:
