@@ -59,7 +59,6 @@ _MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key"
 _INSERT_MESSAGE = {name: Prepared(insert_unless_present_statement(mo_messages, name), keys=_MESSAGE_KEYS)
                    for name in ("sqlite", "postgresql")}
 _SEEN = Prepared(select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(bindparam("keys", expanding=True))))
-_STORED = Prepared(select(mo_messages.c.id).where(mo_messages.c.dedupe_key == bindparam("key")))
 
 
 def _claim(for_update: bool) -> Prepared:
@@ -163,7 +162,7 @@ class Inbox:
         if seen is not None:
             if previous in seen:
                 return None
-        elif _STORED.first(connection, {"key": previous}):
+        elif _SEEN.first(connection, {"keys": [previous]}):
             return None
         return self._insert(connection, dict(values, dedupe_key=intake.dedupe_key(digest, epoch, self.dedupe_window),
                                              received_at=now))
