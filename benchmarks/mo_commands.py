@@ -1,24 +1,29 @@
 """Benchmark, not a test: SMS commands end to end, with the real command rules, at a steady rate.
 
-    .venv/bin/python -m benchmarks.mo_commands [--rate 2000] [--seconds 10] [--runs 3]
-        [--senders 10000] [--audience 2000] [--append] [--profile FILE]
+    .venv/bin/python -m benchmarks.mo_commands [--rate 2500] [--seconds 10] [--runs 3]
+        [--senders N] [--audience 2000] [--backends sqlite,postgresql] [--append] [--profile FILE]
 
 The SMSC is the simulator of `tpo smsc-sim --benchmark` in a process of its own (this module run
 with `--simulator-child`: the same CLI entry point and settings, plus one control command,
 `commands`, that plays the mix below; the stock `load` command only sends `PING <tag>`). The engine
 runs in this process, built by `engine.service.assembly.build_engine` (what `tpo run` runs: the
 real SMS rules, rating's bill preview, provisioning) from a copy of config/ with window 64, no MT
-throughput cap, scheduler and HTTP off, and `[quiet_hours] enabled = false`; SQLite (WAL).
+throughput cap, scheduler and HTTP off, and `[quiet_hours] enabled = false`. Databases, one after
+the other against the same simulator (`--backends`): SQLite (WAL) in a temporary folder, PostgreSQL
+at $TPO_BENCH_POSTGRESQL_URL in a schema of its own, dropped afterwards (benchmarks/smpp_throughput.py).
 
 Before the runs (not timed): `senders` joined line subscribers (handles `sub<N>`, a cause each,
 each following 3 audience members and a cause) and `audience` subscribers who never send (handles
 `fan<N>`, each following 5 senders, so a sender has ~`audience*5/senders` followers, the small
-audience of its POSTs). Fan-out and follow notices go to the audience only, so every MT a sender's
-handset receives is a reply to that sender.
+audience of its POSTs). Fan-out and follow notices go to the audience
+only, so every MT a sender's handset receives is a reply to that sender.
 
 Timed, in the simulator's clock: senders' MOs sent at `rate` per second, round robin over the
 senders (a sender's next MO is `senders/rate` s later, far above the reply latency of an engine that keeps up; the flood
-limit of config/social.toml, burst 10 and 6/min per number, is left as it is and is not reached),
+limit of config/social.toml, burst 10 and 6/min per number, is left as it is and is not reached:
+the default senders, 5 per MO/s offered and at least 10,000, send at most 12 a minute each, which
+its burst covers for 100 s of runs; more, at 15 a minute, ran 5,000 numbers out of tokens in the
+fifth 10 s run at 2,500/s and their MOs went unanswered, as the flood limit means them to),
 each MO's command drawn from the mix: BILL 20%, MYCAUSE 15%, WHOIS <handle> 15%, HELP 10%,
 FOLLOWING 10%, CAUSES 10%, POST <unique text> 8%, FOLLOW <fan> 7%, UNFOLLOW <fan> 5% (see
 `CommandMix` for why a sender's repeated BILL is written `BILL`, then `bILL`, `BiLL`...). An MO's
@@ -27,9 +32,14 @@ mix has one reply, reassembled if long, and a sender's MOs are answered in order
 k-th MT of a run answers its k-th MO). Throughput: MOs answered / (last reply - first MO);
 replies are awaited up to GRACE (120 s) after the last MO, so an engine that falls behind shows
 the rate it sustains. A 2-second warm-up at the same rate runs first and is not counted; before
-each run the engine's backlog (MOs `received`, not yet handled) is drained as well.
+each run the engine's backlog (MOs `received`, not yet handled) is drained as well, and PostgreSQL's
+statistics are gathered (`settle_statistics`: what autovacuum does on a running system).
 
-Targets (the issue): >= 2,000 commands/s and reply p99 <= 50 ms.
+Targets (the issue): >= 2,000 commands/s and reply p99 <= 50 ms. The default offered rate is
+2,500/s, above the target, because the throughput measured cannot exceed the offered rate (and at
+exactly 2,000/s offered, the last reply's latency puts it a hair under: 20,000 answers over
+10.003 s); p99 is judged at the same rate, so a run that meets both targets at 2,500/s meets them
+at 2,000/s. `--rate 2000` measures at the target itself.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # n
 from engine.demo.processes import launch_simulator  # noqa: E402
 
 TARGET_RATE = 2000.0
+DEFAULT_RATE = 2500.0
 TARGET_P99_MS = 50.0
 FIRST_SENDER = 447400100000
 FIRST_FAN = 447400200000
@@ -58,6 +69,7 @@ FOLLOWERS_PER_FAN = 5
 # answers everything within the run: its throughput is then what it sustains, and nothing of one
 # run's backlog is left (in the simulator's queue or the inbox) to be counted in the next.
 GRACE = 120.0
+LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 MIX = (("BILL", 20), ("MYCAUSE", 15), ("WHOIS", 15), ("HELP", 10), ("FOLLOWING", 10), ("CAUSES", 10),
        ("POST", 8), ("FOLLOW", 7), ("UNFOLLOW", 5))
 
@@ -232,17 +244,17 @@ def commands_config(folder: Path, smpp_port: int):
     return load_config(directory, environ={})
 
 
-def run_all(args) -> tuple[list[dict], dict]:
+def run_all(args, backends: list[str]) -> dict[str, tuple[list[dict], dict]]:
+    """backend -> (the runs' replies, the database's checks afterwards); one simulator for all."""
     from sqlalchemy import func, select
     from twisted.internet import defer, reactor, threads
 
-    from benchmarks.smpp_throughput import close_database, open_database, wait_until
+    from benchmarks.smpp_throughput import close_database, open_database, settle_statistics, wait_until
     from engine.service.assembly import build_engine
     from engine.smpp.simulator_control import SimulatorControlClient
     from engine.store.schema import mo_messages, sms_throttles
 
-    replies: list[dict] = []
-    checks: dict = {}
+    results: dict[str, tuple[list[dict], dict]] = {}
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-commands-"))
     simulator = start_simulator_child(folder)
 
@@ -257,82 +269,111 @@ def run_all(args) -> tuple[list[dict], dict]:
                                       .where(mo_messages.c.state == "received")).scalar_one()
 
     @defer.inlineCallbacks
+    def one_backend(config, backend: str):
+        replies: list[dict] = []
+        checks: dict = {}
+        label = LABELS.get(backend, backend)
+        database = open_database(backend, folder)
+        try:
+            started = time.perf_counter()
+            populate(database.engine, args.senders, args.audience)
+            print(f"  {label}: {args.senders:,} senders and {args.audience:,} audience built in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            service = build_engine(reactor, config, database.engine)
+            try:
+                service.start(listen_http=False)
+                yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
+                # The same run names on every backend: the same commands in the same order.
+                warm = yield threads.deferToThread(play, "w", 2.0)
+                print(f"  {label} warm-up: {warm['answered']:,}/{warm['sent']:,} answered, "
+                      f"p99 {warm['latency_ms']['p99']} ms", flush=True)
+                for attempt in range(args.runs):
+                    # A run that fell behind leaves a backlog: drained first, so each run starts level.
+                    yield wait_until(reactor, lambda: backlog(database.engine) == 0, 300, "backlog drained", 0.2)
+                    settle_statistics(database)
+                    # The engine's own CPU per command answered: unlike the rate, hardly moved by
+                    # what else the shared machine runs (the play thread only waits on a socket).
+                    cpu_before = time.process_time()
+                    reply = yield threads.deferToThread(play, f"r{attempt}", args.seconds)
+                    reply["engine_cpu_us"] = (time.process_time() - cpu_before) / max(1, reply["answered"]) * 1e6
+                    replies.append(reply)
+                    latency = reply["latency_ms"]
+                    print(f"  {label} run {attempt + 1}: {reply['sent']:,} MO at {args.rate:g}/s, "
+                          f"{reply['answered']:,} answered ({reply['answered_per_s']:,.0f}/s over {reply['span_s']} s), "
+                          f"{reply['unanswered']} unanswered, {reply['mts_to_senders']:,} MTs to senders; "
+                          f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
+                          f"max {latency['max']} ms; engine CPU {reply['engine_cpu_us']:.0f} µs per command",
+                          flush=True)
+            finally:
+                yield service.stop()
+            with database.engine.connect() as connection:
+                checks["states"] = dict(connection.execute(
+                    select(mo_messages.c.state, func.count()).group_by(mo_messages.c.state)).all())
+                checks["throttled_numbers"] = connection.execute(
+                    select(func.count()).select_from(sms_throttles).where(sms_throttles.c.milli_tokens < 1000)
+                ).scalar_one()
+        finally:
+            close_database(database)
+        results[backend] = (replies, checks)
+
+    @defer.inlineCallbacks
     def work():
         config = commands_config(folder, simulator.smpp_port)
-        database = open_database("sqlite", folder)
-        started = time.perf_counter()
-        populate(database.engine, args.senders, args.audience)
-        print(f"  {args.senders:,} senders and {args.audience:,} audience built in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
-        service = build_engine(reactor, config, database.engine)
-        try:
-            service.start(listen_http=False)
-            yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
-            warm = yield threads.deferToThread(play, "w", 2.0)
-            print(f"  warm-up: {warm['answered']:,}/{warm['sent']:,} answered, p99 {warm['latency_ms']['p99']} ms",
-                  flush=True)
-            for attempt in range(args.runs):
-                # A run that fell behind leaves a backlog: drained first, so each run starts level.
-                yield wait_until(reactor, lambda: backlog(database.engine) == 0, 300, "backlog drained", 0.2)
-                # The engine's own CPU per command answered: unlike the rate, hardly moved by
-                # what else the shared machine runs (the play thread only waits on a socket).
-                cpu_before = time.process_time()
-                reply = yield threads.deferToThread(play, f"r{attempt}", args.seconds)
-                reply["engine_cpu_us"] = (time.process_time() - cpu_before) / max(1, reply["answered"]) * 1e6
-                replies.append(reply)
-                latency = reply["latency_ms"]
-                print(f"  run {attempt + 1}: {reply['sent']:,} MO at {args.rate:g}/s, {reply['answered']:,} "
-                      f"answered ({reply['answered_per_s']:,.0f}/s over {reply['span_s']} s), "
-                      f"{reply['unanswered']} unanswered, {reply['mts_to_senders']:,} MTs to senders; "
-                      f"p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
-                      f"max {latency['max']} ms; engine CPU {reply['engine_cpu_us']:.0f} µs per command",
-                      flush=True)
-        finally:
-            yield service.stop()
-        with database.engine.connect() as connection:
-            checks["states"] = dict(connection.execute(
-                select(mo_messages.c.state, func.count()).group_by(mo_messages.c.state)).all())
-            checks["throttled_numbers"] = connection.execute(
-                select(func.count()).select_from(sms_throttles).where(sms_throttles.c.milli_tokens < 1000)
-            ).scalar_one()
-        close_database(database)
+        for backend in backends:
+            yield one_backend(config, backend)
 
     run_in_reactor(reactor, work, simulator.stop, folder, args.profile)
-    return replies, checks
+    return results
+
+
+def figure_lines(label: str, args, replies: list[dict]) -> list[str]:
+    rate = Figures(f"{label}, {args.rate:g} MO/s offered for {args.seconds:g} s, commands answered", "/s",
+                   tuple(r["answered_per_s"] for r in replies))
+    if args.rate < TARGET_RATE:
+        verdict = "; offered under the 2,000/s target: no verdict"
+    else:
+        verdict = "; target >= 2,000/s: " + (
+            "met" if rate.median >= TARGET_RATE else f"MISSED by {TARGET_RATE - rate.median:,.0f}/s")
+    lines = [rate.line() + verdict]
+    for name in ("p50", "p99"):
+        figures = Figures(f"{label}, {args.rate:g} MO/s, MO -> reply {name}", "ms",
+                          tuple(r["latency_ms"][name] for r in replies))
+        verdict = "" if name != "p99" else "; target p99 <= 50 ms: " + (
+            "met" if figures.median <= TARGET_P99_MS else f"MISSED by {figures.median - TARGET_P99_MS:.1f} ms")
+        lines.append(figures.line() + verdict)
+    lines.append(Figures(f"{label}, engine process CPU per command answered", "µs",
+                         tuple(round(r["engine_cpu_us"]) for r in replies)).line()
+                 + f" (2,000/s needs under {1e6 / TARGET_RATE:.0f} µs on the engine's one core)")
+    lines.append(f"{label}: {sum(r['answered'] for r in replies):,} of {sum(r['sent'] for r in replies):,} MO answered; "
+                 f"max {max(r['latency_ms']['max'] or 0 for r in replies)} ms; {args.senders:,} senders, "
+                 f"{args.audience:,} audience")
+    return lines
 
 
 def main() -> None:
     if "--simulator-child" in sys.argv:
         raise SystemExit(simulator_child([a for a in sys.argv[1:] if a != "--simulator-child"]))
     parser = argparse.ArgumentParser(description="SMS commands end to end with the real rules.")
-    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="MO per second (default 2000)")
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="MO per second (default 2500)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of one run (default 10)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--senders", type=int, default=10_000)
+    parser.add_argument("--senders", type=int, default=None,
+                        help="distinct numbers sending (default: 10,000, or 5 per MO/s offered if more)")
     parser.add_argument("--audience", type=int, default=2_000)
+    parser.add_argument("--backends", default="sqlite", help="sqlite,postgresql (default sqlite)")
     parser.add_argument("--profile", default=None, help="write a cProfile of the engine process here")
     parser.add_argument("--append", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.senders is None:
+        args.senders = max(10_000, round(5 * args.rate))
     print(machine(), flush=True)
-    replies, checks = run_all(args)
-    print(f"  mo_messages by state: {checks['states']}; numbers with under one flood token left: "
-          f"{checks['throttled_numbers']}")
-    rate = Figures(f"SQLite, {args.rate:g} MO/s offered for {args.seconds:g} s, commands answered", "/s",
-                   tuple(r["answered_per_s"] for r in replies))
-    lines = [rate.line() + "; target >= 2,000/s: " + (
-        "met" if rate.median >= TARGET_RATE else f"MISSED by {TARGET_RATE - rate.median:,.0f}/s")]
-    for name in ("p50", "p99"):
-        figures = Figures(f"SQLite, {args.rate:g} MO/s, MO -> reply {name}", "ms",
-                          tuple(r["latency_ms"][name] for r in replies))
-        verdict = "" if name != "p99" else "; target p99 <= 50 ms: " + (
-            "met" if figures.median <= TARGET_P99_MS else f"MISSED by {figures.median - TARGET_P99_MS:.1f} ms")
-        lines.append(figures.line() + verdict)
-    lines.append(Figures("SQLite, engine process CPU per command answered", "µs",
-                         tuple(round(r["engine_cpu_us"]) for r in replies)).line()
-                 + f" (2,000/s needs under {1e6 / TARGET_RATE:.0f} µs on the engine's one core)")
-    lines.append(f"{sum(r['answered'] for r in replies):,} of {sum(r['sent'] for r in replies):,} MO answered; "
-                 f"max {max(r['latency_ms']['max'] or 0 for r in replies)} ms; {args.senders:,} senders, "
-                 f"{args.audience:,} audience")
+    results = run_all(args, [b for b in args.backends.split(",") if b])
+    lines = []
+    for backend, (replies, checks) in results.items():
+        label = LABELS.get(backend, backend)
+        print(f"  {label}: mo_messages by state: {checks['states']}; numbers with under one flood token left: "
+              f"{checks['throttled_numbers']}")
+        lines += figure_lines(label, args, replies)
     print("\n".join(lines))
     if args.append:
         append_run("SMS commands end to end run", "mo_commands", lines)

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.harness import Figures, append_run, machine, run_in_reactor  # noqa: E402
 from benchmarks.smpp_throughput import (  # noqa: E402
-    build_engine, close_database, engine_config, open_database, simulator_process, wait_until)
+    build_engine, close_database, engine_config, open_database, settle_statistics, simulator_process, wait_until)
 
 TARGET_P99_MS = 50.0
 HANDSETS = 100
@@ -60,6 +60,7 @@ def run_all(backends, rate: float, seconds: float, runs: int, profile: str | Non
                 yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")
                 yield threads.deferToThread(load, 3.0)  # warm-up, not counted
                 for attempt in range(runs):
+                    settle_statistics(database)
                     reply = yield threads.deferToThread(load, seconds)
                     results.setdefault(backend, []).append(reply)
                     latency = reply["latency_ms"]

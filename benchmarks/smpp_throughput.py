@@ -117,6 +117,16 @@ def open_database(name: str, folder: Path) -> Database:
     return database
 
 
+def settle_statistics(database: Database) -> None:
+    """PostgreSQL: ANALYZE, as autovacuum does on a running system within a minute of a table's
+    growth. A schema made seconds ago has no statistics: the generic plans psycopg's prepared
+    statements get then scan whole tables, and the MO dedupe lookup took 1.5 ms at 10,000 rows and
+    4.4 ms at 20,000 where it takes 0.03 ms with statistics. Nothing to do on SQLite."""
+    if database.name == "postgresql":
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+
+
 def close_database(database: Database) -> None:
     from sqlalchemy import text
 

@@ -21,20 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection
 
 from engine.rating.money import minor_units_from_micros
 from engine.rating.records import SERVICES
-from engine.rating.store import subscriber_totals
+from engine.rating.store import plan_and_totals
 from engine.rating.tariffs import Tariff
 from engine.social_sms.ports import BillPreview
-from engine.store.prepared import Prepared
-from engine.store.schema import subscribers
-
-# Every BILL text runs this, so it is built once and run on the driver's cursor
-# (engine/store/prepared.py): built per call, SQLAlchemy's work cost several times SQLite's.
-_PLAN_CODE = Prepared(select(subscribers.c.plan_code).where(subscribers.c.msisdn == bindparam("msisdn"),
-                                                            subscribers.c.plan_code.is_not(None)))
 
 
 class NotBilled(LookupError):
@@ -89,13 +82,13 @@ def current_period(tariff: Tariff, now: datetime) -> str:
 
 
 def bill_preview(connection: Connection, tariff: Tariff, msisdn: str, now: datetime, minor_unit: int) -> BillPreviewDetail:
-    plan_code = _PLAN_CODE.scalar(connection, {"msisdn": msisdn})
+    period = current_period(tariff, now)
+    plan_code, totals = plan_and_totals(connection, msisdn, period)
     if plan_code is None:
         raise NotBilled(f"{msisdn} is not a subscriber with a plan (expected a line's number, like +447700900123)")
     plan = tariff.plans.get(plan_code)
     if plan is None:
         raise NotBilled(f"{msisdn} has plan {plan_code!r}, which tariffs.toml does not define")
-    period = current_period(tariff, now)
     rounding = tariff.invoice_rounding
 
     def line(label: str, micros: int, note: str = "") -> InvoiceLine:
@@ -105,9 +98,7 @@ def bill_preview(connection: Connection, tariff: Tariff, msisdn: str, now: datet
     sums = {service: [0, 0, 0] for service in SERVICES}  # records, quantity, included of this period's usage
     this_period: dict[str, int] = {}
     late: list[tuple[str, str, int]] = []
-    for usage_period, bill_period, service, records, quantity, included, _billed, retail, _wholesale in subscriber_totals(
-        connection, msisdn, period
-    ):
+    for usage_period, bill_period, service, records, quantity, included, _billed, retail, _wholesale in totals:
         if usage_period == period:
             counted = sums.setdefault(service, [0, 0, 0])
             counted[0] += records

@@ -263,18 +263,25 @@ def close_period(connection: Connection, period: str, closed_at) -> None:
 
 # Every BILL text reads these (engine/social_sms), so the statement is built once and runs on the
 # driver's cursor (engine/store/prepared.py): built per call, SQLAlchemy's work cost several times SQLite's.
-_SUBSCRIBER_TOTALS = Prepared(
-    select(usage_totals.c.period, usage_totals.c.bill_period, usage_totals.c.service,
-           *[usage_totals.c[name] for name in TOTAL_FIELDS])
-    .where(usage_totals.c.msisdn == bindparam("msisdn"),
-           (usage_totals.c.bill_period == bindparam("period")) | (usage_totals.c.period == bindparam("period")))
-    .order_by(usage_totals.c.bill_period, usage_totals.c.period, usage_totals.c.service)
+# The plan and the totals in one statement, since BILL always needs both (on PostgreSQL each
+# statement is a round trip): the subscriber's row joined to each of its totals, or alone without any.
+_t = usage_totals.c
+_PLAN_AND_TOTALS = Prepared(
+    select(subscribers.c.plan_code, _t.period, _t.bill_period, _t.service, *[_t[name] for name in TOTAL_FIELDS])
+    .select_from(subscribers.outerjoin(usage_totals, (_t.msisdn == subscribers.c.msisdn) & (
+        (_t.bill_period == bindparam("period")) | (_t.period == bindparam("period")))))
+    .where(subscribers.c.msisdn == bindparam("msisdn"), subscribers.c.plan_code.is_not(None))
+    .order_by(_t.bill_period, _t.period, _t.service)
 )
 
 
-def subscriber_totals(connection: Connection, msisdn: str, period: str) -> list[tuple]:
-    """usage_totals rows of one subscriber that concern bill period `period`, or usage period `period`."""
-    return _SUBSCRIBER_TOTALS.rows(connection, {"msisdn": msisdn, "period": period})
+def plan_and_totals(connection: Connection, msisdn: str, period: str) -> tuple[str | None, list[tuple]]:
+    """The subscriber's plan (None: not a subscriber with a plan, and no rows), and its
+    usage_totals rows that concern bill period `period`, or usage period `period`."""
+    rows = _PLAN_AND_TOTALS.rows(connection, {"msisdn": msisdn, "period": period})
+    if not rows:
+        return None, []
+    return rows[0][0], [row[1:] for row in rows if row[3] is not None]
 
 
 def suspense_count(connection: Connection) -> int:
@@ -329,5 +336,5 @@ def wholesale_totals_provider(config):
 
 __all__ = [
     "RatedWholesaleTotals", "UsageWriter", "add_totals", "close_period", "closed_period_set", "included_totals",
-    "plans_of", "rebuild_totals", "subscriber_totals", "suspense_page", "wholesale_totals_provider",
+    "plan_and_totals", "plans_of", "rebuild_totals", "suspense_page", "wholesale_totals_provider",
 ]

@@ -62,8 +62,8 @@ class MoReceiver:
         kinds: list[str] = []
         try:
             arrivals = [intake.classify(event.params) for _link, event in pending]
+            messages: list[tuple] = []  # (arrival, bind name) of those that are messages, in order
             with self.database.begin() as connection:
-                seen = self.inbox.seen_in_previous_window(connection, arrivals, now)
                 for (link, event), arrived in zip(pending, arrivals):
                     if isinstance(arrived, intake.ReceiptArrived):
                         receipt = arrived.receipt
@@ -78,10 +78,11 @@ class MoReceiver:
                             intake.digest_of(event.params), now,
                         )
                     else:
-                        message_id = self.inbox.store(connection, arrived, link.name, now, seen=seen)
-                        if message_id is not None:
-                            stored_ids.append(message_id)
-                            kinds.append("ussd" if isinstance(arrived, intake.UssdArrived) else "sms")
+                        messages.append((arrived, link.name))
+                for (arrived, _bind), message_id in zip(messages, self.inbox.store_all(connection, messages, now)):
+                    if message_id is not None:
+                        stored_ids.append(message_id)
+                        kinds.append("ussd" if isinstance(arrived, intake.UssdArrived) else "sms")
         except Exception:
             log.exception("could not store %d incoming PDU(s); asking the SMSC to deliver them again", len(pending))
             for link, event in pending:

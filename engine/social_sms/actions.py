@@ -391,11 +391,10 @@ def set_handle(ctx: SocialContext, ports: Ports, msisdn: str, handle_text: str, 
 def whois(ctx: SocialContext, ports: Ports, msisdn: str, handle_text: str) -> Outcome:
     lang = language_of(ctx, ports.repo.get_subscriber(msisdn))
     handle = normalise_handle(handle_text)
-    found = ports.repo.find_by_handle(handle) if HANDLE.match(handle) else None
+    found = ports.repo.profile(handle) if HANDLE.match(handle) else None
     if found is None:
         return reply(lang, "unknown_handle", handle=handle[:15] or "?")
-    return reply(lang, "whois", handle=handle, followers=ports.repo.count_followers(found.msisdn),
-                  following=ports.repo.count_following(found.msisdn))
+    return reply(lang, "whois", handle=handle, followers=found.followers, following=found.following)
 
 
 def _resolve_target(ctx: SocialContext, ports: Ports, text: str, lang: str) -> tuple[str, str] | None:
@@ -476,10 +475,10 @@ def set_notifications(ctx: SocialContext, ports: Ports, msisdn: str, on: bool, t
 def list_following(ctx: SocialContext, ports: Ports, msisdn: str) -> Outcome:
     repo = ports.repo
     lang = language_of(ctx, repo.get_subscriber(msisdn))
-    count = repo.count_following(msisdn)
+    count, newest = repo.following_page(msisdn, LIST_LIMIT)
     if not count:
         return reply(lang, "following_none")
-    labels = [_label_of(ctx, ports, f.followee, lang) for f in repo.following(msisdn, LIST_LIMIT)]
+    labels = [_label_of(ctx, ports, f.followee, lang) for f in newest]
     listing, _ = _pack_list(lambda text: ctx.catalogue.render(lang, "following_list", count=count, list=text), labels)
     return reply(lang, "following_list", count=count, list=listing)
 
@@ -487,10 +486,10 @@ def list_following(ctx: SocialContext, ports: Ports, msisdn: str) -> Outcome:
 def list_followers(ctx: SocialContext, ports: Ports, msisdn: str) -> Outcome:
     repo = ports.repo
     lang = language_of(ctx, repo.get_subscriber(msisdn))
-    count = repo.count_followers(msisdn)
+    count, newest = repo.followers_page(msisdn, LIST_LIMIT)
     if not count:
         return reply(lang, "followers_none")
-    labels = [_label_of(ctx, ports, number, lang) for number in repo.followers(msisdn, LIST_LIMIT)]
+    labels = [_label_of(ctx, ports, number, lang) for number in newest]
     listing, _ = _pack_list(lambda text: ctx.catalogue.render(lang, "followers_list", count=count, list=text), labels)
     return reply(lang, "followers_list", count=count, list=listing)
 

@@ -18,9 +18,11 @@ from engine.social_sms.ports import (
     MessageClass,
     PendingGive,
     Post,
+    Profile,
     Recipient,
     Subscriber,
     ThrottleState,
+    require_page_size,
 )
 
 
@@ -43,6 +45,13 @@ class MemoryRepository:
     def find_by_handle(self, handle: str) -> Subscriber | None:
         msisdn = self.handles.get(handle)
         return self.subscribers.get(msisdn) if msisdn else None
+
+    def profile(self, handle: str) -> Profile | None:
+        found = self.find_by_handle(handle)
+        if found is None:
+            return None
+        return Profile(found, len(self.followers_of.get(found.msisdn, {})),
+                       sum(1 for who, _ in self.follows if who == found.msisdn))
 
     def save_subscriber(self, subscriber: Subscriber) -> None:
         previous = self.subscribers.get(subscriber.msisdn)
@@ -74,18 +83,15 @@ class MemoryRepository:
         self.followers_of[followee].pop(follower, None)
         return True
 
-    def following(self, follower: str, limit: int) -> list[Follow]:
+    def following_page(self, follower: str, limit: int) -> tuple[int, list[Follow]]:
+        require_page_size(limit)
         mine = [f for (who, _), f in self.follows.items() if who == follower]
-        return list(reversed(mine))[:limit]
+        return len(mine), list(reversed(mine))[:limit]
 
-    def count_following(self, follower: str) -> int:
-        return sum(1 for who, _ in self.follows if who == follower)
-
-    def followers(self, followee: str, limit: int) -> list[str]:
-        return list(reversed(self.followers_of.get(followee, {})))[:limit]
-
-    def count_followers(self, followee: str) -> int:
-        return len(self.followers_of.get(followee, {}))
+    def followers_page(self, followee: str, limit: int) -> tuple[int, list[str]]:
+        require_page_size(limit)
+        theirs = self.followers_of.get(followee, {})
+        return len(theirs), list(reversed(theirs))[:limit]
 
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
         for msisdn in list(self.followers_of.get(followee, {})):

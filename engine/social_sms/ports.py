@@ -46,6 +46,14 @@ class Follow:
     created_at: datetime
 
 
+class Profile(NamedTuple):
+    """A subscriber found by handle, with the counts WHOIS shows."""
+
+    subscriber: Subscriber
+    followers: int
+    following: int
+
+
 class Recipient(NamedTuple):
     """One follower to notify; what fan-out needs to pick the language and the quiet hours."""
 
@@ -87,6 +95,13 @@ class ThrottleState:
     updated_at: datetime
 
 
+def require_page_size(limit: int) -> None:
+    """A page of a listing has room for at least one row: an empty page then means an empty listing,
+    which is how the SQL repository's page tells a count of 0 (the count comes in each row)."""
+    if limit < 1:
+        raise ValueError(f"a page of {limit} rows (expected at least 1)")
+
+
 # Names of the counted actions (per-sender limits).
 ACTION_POST = "post"
 ACTION_FOLLOW = "follow"
@@ -101,6 +116,9 @@ class SocialRepository(Protocol):
     # Subscribers
     def get_subscriber(self, msisdn: str) -> Subscriber | None: ...
     def find_by_handle(self, handle: str) -> Subscriber | None: ...
+    def profile(self, handle: str) -> Profile | None:
+        """find_by_handle, with how many follow that subscriber and how many it follows."""
+
     def save_subscriber(self, subscriber: Subscriber) -> None:
         """Insert or replace by MSISDN. The handle is changed only through claim_handle."""
 
@@ -111,14 +129,12 @@ class SocialRepository(Protocol):
     def get_follow(self, follower: str, followee: str) -> Follow | None: ...
     def save_follow(self, follow: Follow) -> None: ...
     def delete_follow(self, follower: str, followee: str) -> bool: ...
-    def following(self, follower: str, limit: int) -> list[Follow]:
-        """The newest `limit` follows of a subscriber."""
+    def following_page(self, follower: str, limit: int) -> tuple[int, list[Follow]]:
+        """How many follows a subscriber has, and the newest `limit` (at least 1) of them."""
 
-    def count_following(self, follower: str) -> int: ...
-    def followers(self, followee: str, limit: int) -> list[str]:
-        """The newest `limit` followers' MSISDNs."""
+    def followers_page(self, followee: str, limit: int) -> tuple[int, list[str]]:
+        """How many followers a subscriber or cause has, and the newest `limit` (at least 1) of their MSISDNs."""
 
-    def count_followers(self, followee: str) -> int: ...
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
         """Followers to notify: follow.notify, subscriber.notifications_on, not opted out.
 

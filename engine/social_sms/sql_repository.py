@@ -17,9 +17,14 @@ Design choices:
 - **`save_subscriber` writes only what changed** since this repository read the row. The rules
   read a subscriber, `replace` a field and save it back; writing every column would put back a
   status the host's acknowledgement changed meanwhile in another transaction.
-- **`notified_followers` is one streaming query** (`yield_per`, a server-side cursor on
-  PostgreSQL) joining follows to subscribers on the covering fan-out index, so a cause with 100,000
-  followers never becomes a list in memory.
+- **`notified_followers` is one query** joining follows to subscribers on the covering fan-out
+  index: a plain one for an audience that fits one chunk, else a streaming one (`yield_per`, a
+  server-side cursor on PostgreSQL), so a cause with 100,000 followers never becomes a list in memory.
+- **One statement per read a rule makes, and no second read of a row** (on PostgreSQL each
+  statement is a round trip to the server, benchmarks/mo_commands.py): every subscriber read also
+  gives the row's id, which the writes then need; a listing's rows carry the listed subscribers, so
+  the rule's look-up of each one is answered from what this unit of work already read; a count
+  comes with the page it heads.
 - **`claim_handle` relies on the unique index**, inside a SAVEPOINT, so two numbers claiming one
   handle at once cannot both win and the loser's transaction is not poisoned on PostgreSQL.
 """
@@ -33,7 +38,8 @@ from typing import Iterator
 from sqlalchemy import Connection, Integer, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.social_sms.ports import Follow, Gift, PendingGive, Post, Recipient, Subscriber, ThrottleState
+from engine.social_sms.ports import (Follow, Gift, PendingGive, Post, Profile, Recipient, Subscriber, ThrottleState,
+                                     require_page_size)
 from engine.social_sms.timing import require_utc
 from engine.store.prepared import Prepared
 from engine.store.upsert import upsert_statement
@@ -91,8 +97,16 @@ assert set(_UPDATABLE) | {"msisdn", "handle", "joined_at"} == {f.name for f in f
 # SQLAlchemy's per-execute bookkeeping cost several times what SQLite took to run them
 # (benchmarks/mo_commands.py). Values go in as bound parameters; rows come back as plain tuples.
 _s = subscribers.c
-_SUBSCRIBER_COLUMNS_SELECT = select(_s.msisdn, _s.kind, _s.status, _s.language, _s.time_zone, _s.created_at, _s.handle,
-                                    _s.cause_code, _s.plan_code, _s.opted_out, _s.notifications_on)
+
+
+def _subscriber_columns(table) -> list:
+    """What `_subscriber_from` takes, of `subscribers` or an alias of it."""
+    c = table.c
+    return [c.msisdn, c.kind, c.status, c.language, c.time_zone, c.created_at, c.handle, c.cause_code, c.plan_code,
+            c.opted_out, c.notifications_on, c.id]
+
+
+_SUBSCRIBER_COLUMNS_SELECT = select(*_subscriber_columns(subscribers))
 _SUBSCRIBER_BY_MSISDN = Prepared(_SUBSCRIBER_COLUMNS_SELECT.where(_s.msisdn == bindparam("msisdn")))
 _SUBSCRIBER_BY_HANDLE = Prepared(_SUBSCRIBER_COLUMNS_SELECT.where(_s.handle == bindparam("handle")))
 _ID_BY_MSISDN = Prepared(select(_s.id).where(_s.msisdn == bindparam("msisdn")))
@@ -129,19 +143,32 @@ def _followee_is(by_cause: bool):
 
 _FOLLOW_ROW = {by_cause: Prepared(select(follows.c.notify, follows.c.created_at).where(
     follows.c.follower_id == _id_param("follower"), _followee_is(by_cause))) for by_cause in (False, True)}
-_COUNT_FOLLOWING = Prepared(
-    select(func.count()).select_from(follows).where(follows.c.follower_id == _id_param("follower")))
-_COUNT_FOLLOWERS = {by_cause: Prepared(select(func.count()).select_from(follows).where(_followee_is(by_cause)))
-                    for by_cause in (False, True)}
 _FOLLOWEE = subscribers.alias("followee")
-_FOLLOWING = Prepared(
-    select(case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
-                else_=_FOLLOWEE.c.msisdn).label("followee"), follows.c.notify, follows.c.created_at)
+# A page is the newest `limit` follows with the count of all of them in each row (an empty page:
+# no follows at all), and the listed subscriber's row, which the rule looks up for its handle.
+_FOLLOWING_PAGE = Prepared(
+    select(select(func.count()).select_from(follows).where(follows.c.follower_id == _id_param("follower"))
+           .correlate(None).scalar_subquery(),
+           case((follows.c.followee_cause.is_not(None), literal(CAUSE_PREFIX) + follows.c.followee_cause),
+                else_=_FOLLOWEE.c.msisdn).label("followee"), follows.c.notify, follows.c.created_at,
+           *_subscriber_columns(_FOLLOWEE))
     .select_from(follows.outerjoin(_FOLLOWEE, _FOLLOWEE.c.id == follows.c.followee_id))
     .where(follows.c.follower_id == _id_param("follower"))
     .order_by(follows.c.id.desc())
     .limit(bindparam("limit", type_=Integer))
 )
+_FOLLOWERS_PAGE = {by_cause: Prepared(
+    select(select(func.count()).select_from(follows).where(_followee_is(by_cause)).correlate(None).scalar_subquery(),
+           *_subscriber_columns(subscribers))
+    .select_from(follows.join(subscribers, _s.id == follows.c.follower_id))
+    .where(_followee_is(by_cause))
+    .order_by(follows.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))) for by_cause in (False, True)}
+_PROFILE_BY_HANDLE = Prepared(
+    select(*_subscriber_columns(subscribers),
+           select(func.count()).select_from(follows).where(follows.c.followee_id == _s.id).scalar_subquery(),
+           select(func.count()).select_from(follows).where(follows.c.follower_id == _s.id).scalar_subquery())
+    .where(_s.handle == bindparam("handle")))
 _COUNT_ACTIONS = Prepared(select(func.count()).select_from(social_actions).where(
     social_actions.c.subscriber_id == _id_param("msisdn"), social_actions.c.action == bindparam("action"),
     social_actions.c.at > bindparam("since")))
@@ -149,20 +176,26 @@ _GIFTS_IN_PERIOD = Prepared(select(gifts.c.amount_minor, gifts.c.cause_code, gif
                             .where(gifts.c.subscriber_id == _id_param("msisdn"), gifts.c.period == bindparam("period"))
                             .order_by(gifts.c.id))
 _INSERT_ACTION = Prepared(social_actions.insert(), keys=("subscriber_id", "action", "at"))
-_UPDATE_FOLLOW = {by_cause: Prepared(
-    update(follows).where(follows.c.follower_id == bindparam("follower_id"),
-                          follows.c.followee_cause == bindparam("code") if by_cause
-                          else follows.c.followee_id == bindparam("followee_id"))
-    .values(notify=bindparam("on"), created_at=bindparam("at"))) for by_cause in (False, True)}
-_INSERT_FOLLOW = Prepared(follows.insert(), keys=("follower_id", "followee_id", "followee_cause", "notify", "created_at"))
+# One statement whether the follow is new (FOLLOW) or not (ON/OFF for one follow); the conflict is
+# on the unique index of the followee's kind, and the row keeps its id, so its place in the order.
+_FOLLOW_COLUMNS = ("follower_id", "followee_id", "followee_cause", "notify", "created_at")
+_UPSERT_FOLLOW = {(name, by_cause): Prepared(
+    upsert_statement(follows, name, ("notify", "created_at"),
+                     ["follower_id", "followee_cause" if by_cause else "followee_id"]), keys=_FOLLOW_COLUMNS)
+    for name in ("sqlite", "postgresql") for by_cause in (False, True)}
 _DELETE_FOLLOW = {by_cause: Prepared(delete(follows).where(follows.c.follower_id == _id_param("follower"),
                                                            _followee_is(by_cause))) for by_cause in (False, True)}
-# Streamed (Core, `yield_per`), so built once but run by SQLAlchemy: see notified_followers.
-_NOTIFIED_FOLLOWERS = {by_cause: (
+_NOTIFIED = {by_cause: (
     select(_s.msisdn, _s.language, func.coalesce(_s.time_zone, bindparam("zone")))
     .select_from(follows.join(subscribers, _s.id == follows.c.follower_id))
-    .where(_followee_is(by_cause), follows.c.notify.is_(True), _s.notifications_on.is_(True), _s.opted_out.is_(False))
-    .execution_options(yield_per=STREAM_CHUNK)) for by_cause in (False, True)}
+    .where(_followee_is(by_cause), follows.c.notify.is_(True), _s.notifications_on.is_(True), _s.opted_out.is_(False)))
+    for by_cause in (False, True)}
+# A chunk and one more, to tell an audience that fits one chunk from one that must be streamed.
+_NOTIFIED_FIRST_CHUNK = {by_cause: Prepared(statement.limit(bindparam("limit", type_=Integer)))
+                         for by_cause, statement in _NOTIFIED.items()}
+# Streamed (Core, `yield_per`), so built once but run by SQLAlchemy: see notified_followers.
+_NOTIFIED_STREAM = {by_cause: statement.execution_options(yield_per=STREAM_CHUNK)
+                    for by_cause, statement in _NOTIFIED.items()}
 _INSERT_POST = Prepared(posts.insert(), keys=("author_id", "author_cause", "text", "created_at"))
 _RECENT_POSTS = {by_cause: Prepared(
     select(posts.c.text, posts.c.created_at)
@@ -187,7 +220,7 @@ class SqlSocialRepository:
     # ------------------------------------------------------------------ subscribers
 
     def _subscriber_from(self, row) -> Subscriber:
-        msisdn, kind, status, language, time_zone, created_at, handle, cause_code, plan_code, opted_out, notify = row
+        msisdn, kind, status, language, time_zone, created_at, handle, cause_code, plan_code, opted_out, notify, id_ = row
         subscriber = Subscriber(
             msisdn=msisdn, kind=kind, status=status, language=language,
             time_zone=time_zone or self.default_time_zone, joined_at=created_at, handle=handle,
@@ -195,7 +228,14 @@ class SqlSocialRepository:
         )
         self._read[subscriber.msisdn] = subscriber
         self._fresh[subscriber.msisdn] = subscriber
+        self._ids[subscriber.msisdn] = id_
         return subscriber
+
+    def _keep(self, row) -> None:
+        """A subscriber row read along with something else (a bucket, a listing), kept for the
+        rule's look-up of that number, unless this unit of work already read or wrote it."""
+        if row[0] is not None and row[0] not in self._read:
+            self._subscriber_from(row)
 
     def get_subscriber(self, msisdn: str) -> Subscriber | None:
         fresh = self._fresh.get(msisdn)
@@ -207,6 +247,13 @@ class SqlSocialRepository:
     def find_by_handle(self, handle: str) -> Subscriber | None:
         row = _SUBSCRIBER_BY_HANDLE.first(self.connection, {"handle": handle})
         return self._subscriber_from(row) if row else None
+
+    def profile(self, handle: str) -> Profile | None:
+        row = _PROFILE_BY_HANDLE.first(self.connection, {"handle": handle})
+        if row is None:
+            return None
+        *subscriber, followers, following = row
+        return Profile(self._subscriber_from(subscriber), followers, following)
 
     def save_subscriber(self, subscriber: Subscriber) -> None:
         """Insert, or update the fields that differ from what this repository last read."""
@@ -265,44 +312,46 @@ class SqlSocialRepository:
         follower_id = self._require_id(follow.follower)
         msisdn, code = _split_key(follow.followee)
         followee_id = self._require_id(msisdn) if msisdn is not None else None
-        values = {"follower_id": follower_id, "followee_id": followee_id, "code": code, "on": follow.notify,
-                  "at": follow.created_at}
-        if _UPDATE_FOLLOW[code is not None].run(self.connection, values) == 0:
-            _INSERT_FOLLOW.run(self.connection, {"follower_id": follower_id, "followee_id": followee_id,
-                                                 "followee_cause": code, "notify": follow.notify,
-                                                 "created_at": follow.created_at})
+        _UPSERT_FOLLOW[self.connection.dialect.name, code is not None].run(
+            self.connection, {"follower_id": follower_id, "followee_id": followee_id, "followee_cause": code,
+                              "notify": follow.notify, "created_at": follow.created_at})
 
     def delete_follow(self, follower: str, followee: str) -> bool:
         by_cause, params = _key_params(followee)
         return _DELETE_FOLLOW[by_cause].run(self.connection, {"follower": follower, **params}) > 0
 
-    def following(self, follower: str, limit: int) -> list[Follow]:
-        rows = _FOLLOWING.rows(self.connection, {"follower": follower, "limit": limit})
-        return [Follow(follower, followee, bool(notify), created_at) for followee, notify, created_at in rows]
+    def following_page(self, follower: str, limit: int) -> tuple[int, list[Follow]]:
+        require_page_size(limit)
+        rows = _FOLLOWING_PAGE.rows(self.connection, {"follower": follower, "limit": limit})
+        for row in rows:
+            self._keep(row[4:])
+        return (rows[0][0] if rows else 0), [Follow(follower, followee, bool(notify), created_at)
+                                             for _count, followee, notify, created_at, *_subscriber in rows]
 
-    def count_following(self, follower: str) -> int:
-        return _COUNT_FOLLOWING.scalar(self.connection, {"follower": follower})
-
-    def followers(self, followee: str, limit: int) -> list[str]:
+    def followers_page(self, followee: str, limit: int) -> tuple[int, list[str]]:
+        require_page_size(limit)
         by_cause, params = _key_params(followee)
-        return list(self.connection.execute(
-            select(subscribers.c.msisdn)
-            .select_from(follows.join(subscribers, subscribers.c.id == follows.c.follower_id))
-            .where(_followee_is(by_cause))
-            .order_by(follows.c.id.desc())
-            .limit(limit), params
-        ).scalars())
-
-    def count_followers(self, followee: str) -> int:
-        by_cause, params = _key_params(followee)
-        return _COUNT_FOLLOWERS[by_cause].scalar(self.connection, params)
+        rows = _FOLLOWERS_PAGE[by_cause].rows(self.connection, {**params, "limit": limit})
+        for row in rows:
+            self._keep(row[1:])
+        return (rows[0][0] if rows else 0), [row[1] for row in rows]
 
     def notified_followers(self, followee: str) -> Iterator[Recipient]:
         by_cause, params = _key_params(followee)
+        values = {"zone": self.default_time_zone, **params}
+        # Most audiences fit one chunk: then one plain statement, where a server-side cursor costs
+        # several round trips (declare, fetch, fetch the end, close).
+        rows = _NOTIFIED_FIRST_CHUNK[by_cause].rows(self.connection, {**values, "limit": STREAM_CHUNK + 1})
+        if len(rows) <= STREAM_CHUNK:
+            for msisdn, language, time_zone in rows:
+                yield Recipient(msisdn, language, time_zone)
+            return
+        # A larger one is streamed from the start, so that every recipient comes from one statement
+        # (one snapshot), as with a smaller one; the first chunk read above is not used.
         # yield_per is on the statement, not the connection: Connection.execution_options changes the
         # connection in place, and the outbox's executemany on the same connection cannot use a
         # server cursor.
-        result = self.connection.execute(_NOTIFIED_FOLLOWERS[by_cause], {"zone": self.default_time_zone, **params})
+        result = self.connection.execute(_NOTIFIED_STREAM[by_cause], values)
         try:
             for msisdn, language, time_zone in result:
                 yield Recipient(msisdn, language, time_zone)
@@ -337,8 +386,7 @@ class SqlSocialRepository:
         # the same number's messages at the same instant may each spend from the same tokens, so
         # the flood limit errs by a message or two on the lenient side, never the strict one.
         milli_tokens, updated_at, *subscriber = _THROTTLE_AND_SUBSCRIBER.first(self.connection, {"msisdn": msisdn})
-        if subscriber[0] is not None and msisdn not in self._read:
-            self._subscriber_from(subscriber)  # the rules' next read of the sender is answered from it
+        self._keep(subscriber)  # the rules' next read of the sender is answered from it
         return ThrottleState(milli_tokens, updated_at) if milli_tokens is not None else None
 
     def save_throttle(self, msisdn: str, state: ThrottleState) -> None:

@@ -68,9 +68,15 @@ class _Compiled:
                        in enumerate(self.parameters) if required]
         if "__[POSTCOMPILE_" in self.sql and not self.expanding:
             raise ArgumentError(f"statement renders values at execution time, which Prepared does not: {self.sql}")
+        returned = list(getattr(statement, "exported_columns", ()))
+        if not returned and " RETURNING " in self.sql:
+            # SQLAlchemy remembers a statement's returned columns when it is first compiled, and a
+            # copy made by `.returning()` after that reports none: its values would come back
+            # unprocessed (naive datetimes).
+            raise ArgumentError(f"RETURNING added to a statement already compiled; build it afresh: {self.sql}")
         self.result = [(index, process) for index, process in
                        ((index, column.type.dialect_impl(dialect).result_processor(dialect, None))
-                        for index, column in enumerate(getattr(statement, "exported_columns", ())))
+                        for index, column in enumerate(returned))
                        if process is not None]
 
     def values(self, given: Mapping[str, Any]) -> tuple:
@@ -172,6 +178,27 @@ class Prepared:
         """The first column of the first row, or None when there is no row."""
         rows = self.rows(connection, values)
         return rows[0][0] if rows else None
+
+    def rows_each(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[list[tuple]]:
+        """The statement run once per row of values, and the rows each run returned, in order: on
+        psycopg one pipelined executemany (one round trip for all, where a loop pays one each);
+        on sqlite3, whose executemany returns no rows and has no round trip to save, a loop."""
+        compiled = self.compiled(connection)
+        if compiled.expanding:
+            raise ArgumentError("rows_each cannot take expanding parameters (each row would need its own SQL)")
+        parameters = [compiled.values(row) for row in rows]
+        if not parameters:
+            return []
+        cursor = _cursor(connection)
+        try:
+            if connection.dialect.driver == "psycopg":
+                cursor.executemany(compiled.sql, parameters, returning=True)
+                return [compiled.rows(result.fetchall()) for result in cursor.results()]
+            return [compiled.rows(cursor.execute(compiled.sql, values).fetchall()) for values in parameters]
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, compiled.sql, parameters, error) from error
+        finally:
+            cursor.close()
 
     def run(self, connection: Connection, values: Mapping[str, Any] = {}) -> int:
         """Execute a statement that returns no rows; returns the driver's row count."""

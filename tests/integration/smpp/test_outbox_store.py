@@ -112,6 +112,31 @@ def test_redelivered_mo_is_stored_once(database):
     assert (message.source, message.text, message.kind) == ("+447400000009", "JOIN", "sms")
 
 
+def test_a_batch_is_stored_in_arrival_order_with_its_redeliveries_dropped(database):
+    """What one reactor turn delivers, stored with one insert for its messages: each arrival's id in
+    arrival order (a long message completed mid-batch included), None for a redelivery in the
+    batch or of a message stored before, and USSD answers kept each as its own."""
+    inbox = Inbox()
+    earlier = intake.classify(sms_params(b"BILL", source="447400000001"))
+    follow = intake.classify(sms_params(b"FOLLOW ada"))
+    udh = lambda n: bytes([5, 0, 3, 0x43, 2, n])  # noqa: E731
+    last_part = intake.classify(sms_params(udh(2) + b"world", esm_class=0x40))
+    first_part = intake.classify(sms_params(udh(1) + b"hello ", esm_class=0x40))
+    answer = intake.classify(sms_params(b"1", ussd_service_op=0x12))
+    with database.begin() as connection:
+        assert inbox.store(connection, earlier, "host-a", NOW - timedelta(seconds=5)) is not None
+        assert inbox.store(connection, last_part, "host-a", NOW) is None
+        ids = inbox.store_all(connection, [(earlier, "host-a"), (follow, "host-a"), (first_part, "host-b"),
+                                           (follow, "host-a"), (answer, "host-a"), (answer, "host-a")], NOW)
+    assert ids[0] is None and ids[3] is None
+    made = [ids[1], ids[2], ids[4], ids[5]]
+    assert None not in made and made == sorted(made) and len(set(made)) == 4
+    with database.connect() as connection:
+        stored = dict(connection.execute(select(mo_messages.c.id, mo_messages.c.text)).all())
+    assert [stored[message_id] for message_id in made] == ["FOLLOW ada", "hello world", "1", "1"]
+    assert len(stored) == 5
+
+
 def test_concatenated_mo_becomes_one_message_when_the_last_part_arrives(database):
     inbox = Inbox()
     udh = lambda n: bytes([5, 0, 3, 0x42, 2, n])  # noqa: E731
@@ -137,6 +162,28 @@ def test_parts_that_stop_arriving_are_processed_with_a_gap_after_the_timeout(dat
     with database.connect() as connection:
         text, complete = connection.execute(select(mo_messages.c.text, mo_messages.c.complete)).one()
     assert (text, complete) == ("first ", False)
+
+
+def test_an_acknowledgement_is_remembered_for_two_dedupe_windows(database):
+    """A repeat is checked against the previous window's key, so an acknowledgement up to two
+    windows old still tells a person texting again from a redelivery; older ones are dropped as
+    later acknowledgements arrive."""
+    inbox = Inbox(dedupe_window_seconds=600)
+    first_at = NOW + timedelta(seconds=10)
+    later = NOW + timedelta(seconds=910)  # the next window: the first's key is its previous key
+    arrived = intake.classify(sms_params(b"BILL"))
+    others = [intake.classify(sms_params(f"HELP {n}".encode())) for n in range(3)]
+    with database.begin() as connection:
+        assert inbox.store(connection, arrived, "host-a", first_at) is not None
+    inbox.note_acknowledged([arrived.digest], first_at.timestamp())
+    inbox.note_acknowledged([other.digest for other in others], later.timestamp())
+    with database.begin() as connection:
+        assert inbox.store(connection, arrived, "host-a", later) is not None
+    forgotten = Inbox(dedupe_window_seconds=600)
+    forgotten.note_acknowledged([arrived.digest], first_at.timestamp())
+    forgotten.note_acknowledged([others[0].digest], (first_at + timedelta(seconds=1201)).timestamp())
+    with database.begin() as connection:  # a redelivery now: the memory of the answer is gone
+        assert forgotten.store(connection, arrived, "host-a", later) is None
 
 
 def test_a_text_repeated_after_its_acknowledgement_is_stored_again(database):

@@ -62,7 +62,7 @@ def subscribers_and_handles(repo):
 
 def follows_and_listings(repo):
     with_members(repo, ANN, BOB, CAT, DAN)
-    assert repo.get_follow(ANN, BOB) is None and repo.count_following(ANN) == 0
+    assert repo.get_follow(ANN, BOB) is None and repo.following_page(ANN, 10) == (0, [])
     repo.save_follow(Follow(ANN, BOB, True, at(1)))
     repo.save_follow(Follow(ANN, cause_key("water"), True, at(2)))
     repo.save_follow(Follow(ANN, CAT, True, at(3)))
@@ -70,19 +70,27 @@ def follows_and_listings(repo):
     assert repo.get_follow(BOB, ANN) is None
     repo.save_follow(Follow(ANN, BOB, False, at(9)))  # a new value for the same follow, in the same place
     assert repo.get_follow(ANN, BOB) == Follow(ANN, BOB, False, at(9))
-    assert [f.followee for f in repo.following(ANN, 10)] == [CAT, cause_key("water"), BOB]
-    assert repo.following(ANN, 2) == [Follow(ANN, CAT, True, at(3)), Follow(ANN, cause_key("water"), True, at(2))]
-    assert repo.count_following(ANN) == 3
+    count, newest = repo.following_page(ANN, 10)
+    assert count == 3 and [f.followee for f in newest] == [CAT, cause_key("water"), BOB]
+    assert repo.following_page(ANN, 2) == (3, [Follow(ANN, CAT, True, at(3)), Follow(ANN, cause_key("water"), True, at(2))])
     repo.save_follow(Follow(BOB, CAT, True, at(4)))
     repo.save_follow(Follow(DAN, CAT, True, at(5)))
-    assert repo.followers(CAT, 10) == [DAN, BOB, ANN] and repo.followers(CAT, 1) == [DAN]
-    assert repo.count_followers(CAT) == 3 and repo.count_followers(cause_key("water")) == 1
-    assert repo.followers(cause_key("water"), 5) == [ANN]
+    assert repo.followers_page(CAT, 10) == (3, [DAN, BOB, ANN]) and repo.followers_page(CAT, 1) == (3, [DAN])
+    assert repo.followers_page(cause_key("water"), 5) == (1, [ANN]) and repo.followers_page(BOB, 5) == (1, [ANN])
+    assert repo.followers_page(DAN, 5) == (0, []) and repo.followers_page(cause_key("climate"), 5) == (0, [])
+    with pytest.raises(ValueError, match="at least 1"):
+        repo.following_page(ANN, 0)
+    assert repo.profile("cat") is None  # no handle yet
+    assert repo.claim_handle(CAT, "cat") is True and repo.claim_handle(DAN, "dan") is True
+    profile = repo.profile("cat")
+    assert (profile.subscriber.msisdn, profile.subscriber.handle, profile.followers, profile.following) == (CAT, "cat", 3, 0)
+    assert repo.profile("dan")[1:] == (0, 1)
     assert repo.delete_follow(ANN, CAT) is True and repo.delete_follow(ANN, CAT) is False
-    assert repo.count_followers(CAT) == 2 and repo.count_following(ANN) == 2
+    assert repo.followers_page(CAT, 10)[0] == 2 and repo.following_page(ANN, 10)[0] == 2
+    assert repo.profile("cat")[1:] == (2, 0)
     assert repo.delete_follow(ANN, cause_key("water")) is True
     repo.save_follow(Follow(ANN, CAT, True, at(6)))  # back again: now the newest
-    assert repo.followers(CAT, 10) == [ANN, DAN, BOB]
+    assert repo.followers_page(CAT, 10) == (3, [ANN, DAN, BOB])
 
 
 def fan_out_audience(repo):

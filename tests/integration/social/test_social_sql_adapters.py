@@ -42,8 +42,8 @@ def test_a_number_change_keeps_follows_and_posts(connection):
     repo.add_post(Post(ANN, "hello", NOW))
     connection.execute(update(subscribers).where(subscribers.c.msisdn == ANN).values(msisdn=NEW))  # host lifecycle event
     repo = SqlSocialRepository(connection, NOW, "Europe/London")
-    assert repo.followers(NEW, 5) == [BOB] and repo.get_follow(BOB, NEW) is not None
-    assert repo.following(BOB, 5) == [Follow(BOB, NEW, True, NOW)]
+    assert repo.followers_page(NEW, 5) == (1, [BOB]) and repo.get_follow(BOB, NEW) is not None
+    assert repo.following_page(BOB, 5) == (1, [Follow(BOB, NEW, True, NOW)])
     assert repo.recent_posts(NEW, NOW - timedelta(hours=1)) == [Post(NEW, "hello", NOW)]
 
 
@@ -78,6 +78,42 @@ def test_the_flood_read_also_reads_the_sender_once(connection):
     assert repo.get_throttle(NEW) is None and repo.get_subscriber(NEW) is None
 
 
+def test_a_listing_also_reads_the_listed_subscribers_once(connection):
+    writer = SqlSocialRepository(connection, NOW, "Europe/London")
+    for number in (ANN, BOB, NEW):
+        writer.save_subscriber(member(number))
+    assert writer.claim_handle(BOB, "bob") and writer.claim_handle(NEW, "new")
+    writer.save_follow(Follow(ANN, BOB, True, NOW))
+    writer.save_follow(Follow(ANN, cause_key("water"), True, NOW))
+    writer.save_follow(Follow(NEW, ANN, True, NOW))
+    repo = SqlSocialRepository(connection, NOW, "Europe/London")
+    mine = repo.get_subscriber(ANN)
+    assert repo.following_page(ANN, 5)[0] == 2
+    assert repo.followers_page(ANN, 5) == (1, [NEW])
+    # Changed behind the repository's back: the listed come from the listing, not a second read.
+    connection.execute(update(subscribers).values(language="fr"))
+    assert [repo.get_subscriber(number).handle for number in (BOB, NEW)] == ["bob", "new"]
+    assert repo.get_subscriber(BOB).language == "en" and repo.get_subscriber(ANN) == mine
+    # A number this unit of work wrote is not replaced by a listing's (older) row.
+    repo.save_subscriber(replace(repo.get_subscriber(NEW), cause="water"))
+    repo.followers_page(ANN, 5)
+    assert repo.get_subscriber(NEW).cause == "water"
+
+
+def test_an_audience_larger_than_a_chunk_is_streamed_whole(connection, monkeypatch):
+    from engine.social_sms import sql_repository
+
+    repo = SqlSocialRepository(connection, NOW, "Europe/London")
+    repo.save_subscriber(member(ANN))
+    numbers = [f"+4474001000{i:02d}" for i in range(7)]
+    for number in numbers:
+        repo.save_subscriber(member(number))
+        repo.save_follow(Follow(number, ANN, True, NOW))
+    for chunk in (7, 6, 3):
+        monkeypatch.setattr(sql_repository, "STREAM_CHUNK", chunk)
+        assert sorted(recipient.msisdn for recipient in repo.notified_followers(ANN)) == numbers
+
+
 def test_unstored_time_zone_is_the_operators(connection):
     connection.execute(subscribers.insert().values(msisdn=BOB, kind="line", status="active", created_at=NOW, updated_at=NOW))
     repo = SqlSocialRepository(connection, NOW, "Europe/London")
@@ -98,7 +134,10 @@ def test_writes_for_unknown_numbers_say_so(connection):
         repo.get_follow(ANN, "cause:")
 
 
-def test_a_stream_left_early_leaves_the_connection_usable(connection):
+def test_a_stream_left_early_leaves_the_connection_usable(connection, monkeypatch):
+    from engine.social_sms import sql_repository
+
+    monkeypatch.setattr(sql_repository, "STREAM_CHUNK", 10)  # 30 followers: streamed, not one plain read
     repo = SqlSocialRepository(connection, NOW, "Europe/London")
     repo.save_subscriber(member(ANN))
     for i in range(30):
@@ -109,7 +148,7 @@ def test_a_stream_left_early_leaves_the_connection_usable(connection):
     next(stream)
     stream.close()
     OutboxPort(connection, Outbox("767"), NOW).enqueue_many([ANN], "after", "fanout", None, "767")
-    assert repo.count_followers(cause_key("water")) == 30
+    assert repo.followers_page(cause_key("water"), 1)[0] == 30
 
 
 def test_sync_causes_adds_renames_retires_and_never_deletes(connection):

@@ -78,6 +78,38 @@ def test_update_returning_gives_processed_rows_and_counts(database):
         assert count.run(connection, {"status": "suspended"}) == 1
 
 
+def test_rows_each_gives_every_runs_own_rows_in_order(database):
+    """One run per row (one round trip on psycopg): a run that matched nothing gives [], and a run
+    sees what the runs before it wrote, as separate executions would."""
+    at = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
+    insert_new = Prepared(subscribers.insert().returning(s.msisdn, s.created_at), keys=INSERT.keys)
+    with database.begin() as connection:
+        INSERT.run_many(connection, [_row("+447400000041", at), _row("+447400000042", at)])
+        got = SUSPEND.rows_each(connection, [{"msisdn": "+447400000042"}, {"msisdn": "+447400000049"},
+                                             {"msisdn": "+447400000041"}, {"msisdn": "+447400000042"}])
+        ids = dict(connection.execute(select(s.msisdn, s.id)).all())
+        made = insert_new.rows_each(connection, [_row("+447400000043", at), _row("+447400000044", at)])
+        assert SUSPEND.rows_each(connection, []) == []
+    assert [[row[0] for row in rows] for rows in got] == [[ids["+447400000042"]], [], [ids["+447400000041"]],
+                                                          [ids["+447400000042"]]]
+    assert all(rows[0][1].tzinfo == timezone.utc for rows in got if rows)
+    assert made == [[("+447400000043", at)], [("+447400000044", at)]]
+    with database.begin() as connection, pytest.raises(IntegrityError):
+        insert_new.rows_each(connection, [_row("+447400000045", at), _row("+447400000045", at)])
+
+
+def test_returning_added_to_a_compiled_statement_is_refused(database):
+    """SQLAlchemy would report no returned columns for it, so its values would come back unprocessed."""
+    compiled_first = Prepared(subscribers.insert(), keys=INSERT.keys)
+    with database.begin() as connection:
+        compiled_first.compiled(connection)
+        late = Prepared(compiled_first.statement.returning(s.created_at), keys=INSERT.keys)
+        if list(late.statement.exported_columns):
+            pytest.skip(f"{connection.dialect.name}: this SQLAlchemy keeps the columns (nothing to refuse)")
+        with pytest.raises(ArgumentError, match="build it afresh"):
+            late.compiled(connection)
+
+
 def test_runs_in_the_callers_transaction_and_savepoints(database):
     at = datetime(2026, 2, 1, tzinfo=timezone.utc)
     with database.connect() as connection:
