@@ -1,9 +1,10 @@
 """Benchmark, not a test: SMS commands end to end, with the real command rules, at a steady rate.
 
     .venv/bin/python -m benchmarks.mo_commands [--rate 2500] [--seconds 10] [--runs 3]
-        [--senders N] [--audience 2000] [--backends sqlite,postgresql] [--append] [--profile FILE]
+        [--senders N] [--audience 2000] [--receipts] [--backends sqlite,postgresql] [--append] [--profile FILE]
 
-The SMSC is the simulator of `tpo smsc-sim --benchmark` in a process of its own (this module run
+The SMSC is the simulator of `tpo smsc-sim --benchmark` (no delivery receipts; with `--receipts`,
+one for every SMS reply, which the engine asks for, as a host network sends them) in a process of its own (this module run
 with `--simulator-child`: the same CLI entry point and settings, plus one control command,
 `commands`, that plays the mix below; the stock `load` command only sends `PING <tag>`). The engine
 runs in this process, built by `engine.service.assembly.build_engine` (what `tpo run` runs: the
@@ -180,14 +181,18 @@ def simulator_child(argv: list[str]) -> int:
         return finished.addCallback(summary)
 
     simulator_control.COMMANDS["commands"] = cmd_commands
-    return tpo_main(["smsc-sim", "--port", "0", "--control-port", "0", "--log-level", "WARNING", "--benchmark",
-                     *argv])
+    # `--benchmark` turns delivery receipts off; with `--receipts` the simulator sends one for every
+    # SMS reply (the engine asks for them), as a host SMSC does.
+    receipts = "--receipts" in argv
+    settings = ["--no-auto-handsets", "--max-records", "100000"] if receipts else ["--benchmark"]
+    return tpo_main(["smsc-sim", "--port", "0", "--control-port", "0", "--log-level", "WARNING", *settings,
+                     *[a for a in argv if a != "--receipts"]])
 
 
-def start_simulator_child(folder: Path):
+def start_simulator_child(folder: Path, receipts: bool):
     """This module with `--simulator-child` in a process of its own (run from the project, so the
     `benchmarks` package imports): the simulator with the `commands` control command added."""
-    command = [sys.executable, "-m", "benchmarks.mo_commands", "--simulator-child"]
+    command = [sys.executable, "-m", "benchmarks.mo_commands", "--simulator-child", *(["--receipts"] if receipts else [])]
     return launch_simulator(command, ROOT, folder / "smsc-sim.log")
 
 
@@ -256,7 +261,7 @@ def run_all(args, backends: list[str]) -> dict[str, tuple[list[dict], dict]]:
 
     results: dict[str, tuple[list[dict], dict]] = {}
     folder = Path(tempfile.mkdtemp(prefix="tpo-bench-commands-"))
-    simulator = start_simulator_child(folder)
+    simulator = start_simulator_child(folder, args.receipts)
 
     def play(run: str, seconds: float) -> dict:
         with SimulatorControlClient("127.0.0.1", simulator.control_port) as client:
@@ -361,6 +366,8 @@ def main() -> None:
                         help="distinct numbers sending (default: 10,000, or 5 per MO/s offered if more)")
     parser.add_argument("--audience", type=int, default=2_000)
     parser.add_argument("--backends", default="sqlite", help="sqlite,postgresql (default sqlite)")
+    parser.add_argument("--receipts", action="store_true",
+                        help="the SMSC sends a delivery receipt for every SMS reply, as a host network does")
     parser.add_argument("--profile", default=None, help="write a cProfile of the engine process here")
     parser.add_argument("--append", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()

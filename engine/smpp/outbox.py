@@ -153,6 +153,20 @@ def _claim(for_update: bool) -> Prepared:
 
 
 _CLAIM = {"sqlite": _claim(False), "postgresql": _claim(True)}
+_receipt = delivery_receipts.c
+_INSERT_RECEIPT = Prepared(delivery_receipts.insert(),
+                           keys=("smsc_message_id", "final_state", "error", "done_at", "received_at", "applied"))
+_PENDING_RECEIPTS = Prepared(
+    select(_receipt.id, _receipt.smsc_message_id, _receipt.final_state, _receipt.error, _receipt.done_at)
+    .where(_receipt.applied == False, _receipt.received_at >= bindparam("since"))  # noqa: E712
+    .order_by(_receipt.id))
+# By message id alone, so that the only index the planner can take is the message id's: with the
+# state in the WHERE too, SQLite walked the state index over every submitted part.
+_PARTS_BY_MESSAGE_ID = Prepared(select(mt_messages.c.id, mt_messages.c.smsc_message_id, mt_messages.c.state).where(
+    mt_messages.c.smsc_message_id.in_(bindparam("message_ids", expanding=True))))
+_FINISH_PART = Prepared(update(mt_messages).where(mt_messages.c.id == bindparam("part_id"), mt_messages.c.state == "submitted")
+                        .values(state=bindparam("final_state"), error=bindparam("error"), done_at=bindparam("done_at")))
+_MARK_APPLIED = Prepared(update(delivery_receipts).where(_receipt.id == bindparam("receipt_id")).values(applied=True))
 _MARK_SUBMITTED = Prepared(
     update(mt_messages)
     .where(mt_messages.c.id == bindparam("part_id"))
@@ -297,48 +311,48 @@ class Outbox:
 
     # ------------------------------------------------------------------ receipts
 
-    def store_receipt(
-        self, connection: Connection, message_id: str, final_state: str | None, error: str | None,
-        done_at: datetime | None, now: datetime,
-    ) -> None:
-        connection.execute(
-            delivery_receipts.insert().values(
-                smsc_message_id=message_id, final_state=final_state, error=error, done_at=done_at,
-                received_at=now, applied=False,
-            )
-        )
+    def store_receipts(self, connection: Connection,
+                       receipts: list[tuple[str, str | None, str | None, datetime | None]], now: datetime) -> None:
+        """`receipts`: (SMSC message id, final state or None, error, done at) of one batch, in one executemany."""
+        _INSERT_RECEIPT.run_many(connection, [
+            {"smsc_message_id": message_id, "final_state": final_state, "error": error, "done_at": done_at,
+             "received_at": now, "applied": False}
+            for message_id, final_state, error, done_at in receipts])
+
+    def store_receipt(self, connection: Connection, message_id: str, final_state: str | None, error: str | None,
+                      done_at: datetime | None, now: datetime) -> None:
+        self.store_receipts(connection, [(message_id, final_state, error, done_at)], now)
 
     def apply_receipts(self, connection: Connection, now: datetime) -> int:
         """Match stored receipts (of the last `RECEIPT_MATCH_HORIZON`) to submitted parts; returns how
-        many parts reached a final state."""
-        pending = connection.execute(
-            select(delivery_receipts.c.id, delivery_receipts.c.smsc_message_id, delivery_receipts.c.final_state,
-                   delivery_receipts.c.error, delivery_receipts.c.done_at)
-            .where(delivery_receipts.c.applied == False,  # noqa: E712
-                   delivery_receipts.c.received_at >= now - RECEIPT_MATCH_HORIZON)
-            .order_by(delivery_receipts.c.id)
-        ).all()
+        many parts reached a final state. The parts are found by SMSC message id in one query per
+        500 ids and finished by primary key: an UPDATE by message id and state, per receipt, let
+        SQLite walk the state index over every submitted part (730 µs a receipt and growing, at
+        2,000 receipts a second)."""
+        pending = _PENDING_RECEIPTS.rows(connection, {"since": now - RECEIPT_MATCH_HORIZON})
+        variants = {receipt_id: message_id_variants(message_id)
+                    for receipt_id, message_id, final_state, _error, _done_at in pending if final_state is not None}
+        wanted = sorted({variant for spellings in variants.values() for variant in spellings})
+        parts: dict[str, list[int]] = {}
+        for start in range(0, len(wanted), 500):
+            for part_id, message_id, state in _PARTS_BY_MESSAGE_ID.rows(connection,
+                                                                        {"message_ids": wanted[start:start + 500]}):
+                if state == "submitted":
+                    parts.setdefault(message_id, []).append(part_id)
         finished = 0
-        applied_ids = []
-        for receipt_id, message_id, final_state, error, done_at in pending:
+        applied = []
+        for receipt_id, _message_id, final_state, error, done_at in pending:
             if final_state is None:
-                applied_ids.append(receipt_id)  # an intermediate state (enroute, accepted): nothing to change
+                applied.append(receipt_id)  # an intermediate state (enroute, accepted): nothing to change
                 continue
-            result = connection.execute(
-                update(mt_messages)
-                .where(
-                    mt_messages.c.smsc_message_id.in_(message_id_variants(message_id)),
-                    mt_messages.c.state == "submitted",
-                )
-                .values(state=final_state, error=error, done_at=done_at or now)
-            )
-            if result.rowcount:
-                finished += result.rowcount
-                applied_ids.append(receipt_id)
-        if applied_ids:
-            connection.execute(
-                update(delivery_receipts).where(delivery_receipts.c.id.in_(applied_ids)).values(applied=True)
-            )
+            changed = sum(
+                _FINISH_PART.run(connection, {"part_id": part_id, "final_state": final_state, "error": error,
+                                              "done_at": done_at or now})
+                for spelling in variants[receipt_id] for part_id in parts.get(spelling, ()))
+            if changed:  # none: the part is not submitted (yet, or any more): kept for a later pass
+                finished += changed
+                applied.append(receipt_id)
+        _MARK_APPLIED.run_many(connection, [{"receipt_id": receipt_id} for receipt_id in applied])
         return finished
 
     # ------------------------------------------------------------------ observation

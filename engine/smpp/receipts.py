@@ -347,12 +347,18 @@ def _parse_date(value: str | None, smsc_timezone: tzinfo) -> datetime | None:
     if not value:
         return None
     digits = re.sub(r"\D", "", value)
-    formats = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
-    pattern = formats.get(len(digits))
-    if pattern is None:
+    # YYMMDDhhmm[ss] or YYYYMMDDhhmmss, read by slicing: strptime cost 16 µs a date, two a receipt,
+    # one receipt per reply. Two-digit years as strptime's %y reads them (69-99: 1900s).
+    if len(digits) == 14:
+        year, rest = int(digits[:4]), digits[4:]
+    elif len(digits) in (10, 12):
+        short_year, rest = int(digits[:2]), digits[2:]
+        year = short_year + (1900 if short_year >= 69 else 2000)
+    else:
         return None
     try:
-        local = datetime.strptime(digits, pattern)
+        local = datetime(year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]),
+                         int(rest[8:10]) if len(rest) == 10 else 0)
     except ValueError:
         return None
     return local.replace(tzinfo=smsc_timezone).astimezone(timezone.utc)

@@ -63,14 +63,14 @@ class MoReceiver:
         try:
             arrivals = [intake.classify(event.params) for _link, event in pending]
             messages: list[tuple] = []  # (arrival, bind name) of those that are messages, in order
+            receipt_rows: list[tuple] = []
             with self.database.begin() as connection:
                 for (link, event), arrived in zip(pending, arrivals):
                     if isinstance(arrived, intake.ReceiptArrived):
                         receipt = arrived.receipt
                         final = receipt.final_state.value if receipt.final_state is not None else None
                         error = None if final in (None, "delivered") else f"stat {receipt.status_text or '?'} err {receipt.error_code}"
-                        self.outbox.store_receipt(connection, receipt.message_id, final, error, receipt.done_at, now)
-                        receipts += 1
+                        receipt_rows.append((receipt.message_id, final, error, receipt.done_at))
                     elif isinstance(arrived, intake.Unreadable):
                         log.warning("bind %s: unreadable message kept as failed: %s", link.name, arrived.reason)
                         self.inbox.store_unreadable(
@@ -79,6 +79,8 @@ class MoReceiver:
                         )
                     else:
                         messages.append((arrived, link.name))
+                self.outbox.store_receipts(connection, receipt_rows, now)
+                receipts = len(receipt_rows)
                 for (arrived, _bind), message_id in zip(messages, self.inbox.store_all(connection, messages, now)):
                     if message_id is not None:
                         stored_ids.append(message_id)
