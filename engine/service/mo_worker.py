@@ -13,6 +13,13 @@ transaction (a unique key that another node inserted first, a deadlock), the mes
 again on its own, in a transaction of its own, after the batch commits: it then sees the other
 node's row. Any other error, or the same error twice, marks only that message failed, with the
 error, and the worker moves on.
+
+A batch is handled sender by sender (by number, each sender's messages in the order they came),
+not in id order: the rules lock rows of the sender (its flood bucket, its subscriber row), and two
+nodes each handling messages of the same two numbers in opposite orders deadlocked on PostgreSQL.
+Each deadlock stalled a node for a second (PostgreSQL's deadlock_timeout) with its deliver_sm
+unanswered, long enough for the SMSC to deliver them again (tests/e2e/test_two_nodes.py). Messages
+of different senders in one batch arrived within moments of each other; either order is theirs.
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ class MoWorker:
         try:
             with connection.begin_nested():
                 replies, handled = [], []
-                for message in claimed:
+                for message in _in_lock_order(claimed):
                     now = self.utc_now()
                     replies.append((self._rules(connection, message, now), now))
                     handled.append((message.id, now))
@@ -120,7 +127,7 @@ class MoWorker:
         Returns the messages that collided with another transaction, for `_handle_alone`."""
         failed: list[tuple[ReceivedMessage, datetime, Exception]] = []
         again: list[ReceivedMessage] = []
-        for message in claimed:
+        for message in _in_lock_order(claimed):
             now = self.utc_now()
             try:
                 with connection.begin_nested():
@@ -159,3 +166,8 @@ class MoWorker:
         log.error("message %d from %s could not be handled", message.id, message.source,
                   exc_info=(type(error), error, error.__traceback__))
         self.inbox.mark_failed(connection, message.id, f"{type(error).__name__}: {error}", now)
+
+
+def _in_lock_order(claimed: list[ReceivedMessage]) -> list[ReceivedMessage]:
+    """By sender, then as they came: every node takes a batch's per-sender locks in one order."""
+    return sorted(claimed, key=lambda message: (message.source, message.id))

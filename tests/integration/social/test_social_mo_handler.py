@@ -153,3 +153,24 @@ def test_unknown_sender_and_unparsable_numbers_change_nothing(phones):
 
 def test_setup_syncs_the_causes_table(phones):
     assert {row.code: row.active for row in phones.row(causes)} == {"water": True, "foodbank": True, "climate": True}
+
+
+def test_a_batch_is_handled_sender_by_sender_in_the_order_each_sent(database):
+    """Each node takes the senders' rows in one order (no deadlock between two nodes handling the
+    same numbers); a sender's own messages keep their order."""
+    from engine.service.mo_worker import MoWorker
+
+    seen = []
+
+    def recording(connection, message, now):
+        seen.append((message.source, message.text))
+        return []
+
+    inbox = Inbox()
+    worker = MoWorker(Clock(), database, inbox, Outbox("767"), {"sms": recording}, "node-1", utc_now=lambda: NOW)
+    texts = [(BOB, "b1"), (ANN, "a1"), (ZOE, "z1"), (BOB, "b2"), (ANN, "a2"), (DAN, "d1"), (ANN, "a3")]
+    with database.begin() as connection:
+        inbox.store_all(connection, [(intake.SmsArrived(sender, "767", text, 0, f"order-{n}"), "host-a")
+                                     for n, (sender, text) in enumerate(texts)], NOW)
+    assert worker.work() == len(texts)
+    assert seen == [(ANN, "a1"), (ANN, "a2"), (ANN, "a3"), (BOB, "b1"), (BOB, "b2"), (DAN, "d1"), (ZOE, "z1")]
