@@ -296,13 +296,16 @@ def _as_text(body: bytes | str | object, data_coding: int) -> str:
     return raw.decode("latin-1")
 
 
+_DATE_KEYS = {"submitdate": "submit date", "donedate": "done date"}
+
+
 def _text_fields(text: str) -> dict[str, str]:
     """Field name (lower case, `submit date` / `done date` normalised) -> value."""
     fields: dict[str, str] = {}
     matches = list(_FIELD_KEY.finditer(text))
     for index, match in enumerate(matches):
-        key = re.sub(r"[ _]", "", match.group(1).lower())
-        key = {"submitdate": "submit date", "donedate": "done date"}.get(key, key)
+        key = match.group(1).lower().replace(" ", "").replace("_", "")
+        key = _DATE_KEYS.get(key, key)
         if key == "text":
             # Free text runs to the end and may contain anything, including "stat:".
             fields.setdefault("text", text[match.end():])
