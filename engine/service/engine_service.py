@@ -186,8 +186,7 @@ class EngineService:
     def stop(self):
         """Graceful: stop taking MO, finish or requeue what is in flight, unbind, nothing lost."""
         self.running = False
-        self.receiver.accepting = False
-        self.receiver.flush()
+        self.receiver.stop()
         self.worker.stop()
         if self._gauge_loop.running:
             self._gauge_loop.stop()

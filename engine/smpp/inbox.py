@@ -51,8 +51,8 @@ _RECEIVED_COLUMNS = (
 # The statements of every MO, built once and run on the driver's cursor (engine/store/prepared.py):
 # SQLAlchemy's per-execute bookkeeping cost more than the database took to run them
 # (benchmarks/mo_commands.py).
-# `insert_unless_present(connection, mo_messages, values)`, per dialect; a message's values are
-# completed with the columns' server defaults (`_MESSAGE_DEFAULTS`), so every row has every key.
+# The insert is `insert_unless_present_statement`'s, per dialect; a message's values are completed
+# with the columns' server defaults (`_MESSAGE_DEFAULTS`, `_received_row`), so every row has every key.
 _MESSAGE_DEFAULTS = {"data_coding": 0, "complete": True, "ussd_service_op": None, "its_session_info": None,
                      "user_message_reference": None, "bind_name": None}
 _MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key", "state", "received_at",

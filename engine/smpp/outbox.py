@@ -319,10 +319,6 @@ class Outbox:
              "received_at": now, "applied": False}
             for message_id, final_state, error, done_at in receipts])
 
-    def store_receipt(self, connection: Connection, message_id: str, final_state: str | None, error: str | None,
-                      done_at: datetime | None, now: datetime) -> None:
-        self.store_receipts(connection, [(message_id, final_state, error, done_at)], now)
-
     def apply_receipts(self, connection: Connection, now: datetime) -> int:
         """Match stored receipts (of the last `RECEIPT_MATCH_HORIZON`) to submitted parts; returns how
         many parts reached a final state. The parts are found by SMSC message id in one query per

@@ -65,7 +65,6 @@ class MoReceiver:
             return
         now = self.utc_now()
         stored_ids: list[int] = []
-        receipts = 0
         kinds: list[str] = []
         try:
             arrivals = [intake.classify(event.params) for _link, event in pending]
@@ -87,7 +86,6 @@ class MoReceiver:
                     else:
                         messages.append((arrived, link.name))
                 self.outbox.store_receipts(connection, receipt_rows, now)
-                receipts = len(receipt_rows)
                 for (arrived, _bind), message_id in zip(messages, self.inbox.store_all(connection, messages, now)):
                     if message_id is not None:
                         stored_ids.append(message_id)
@@ -106,7 +104,7 @@ class MoReceiver:
         if self.metrics is not None:
             for kind in set(kinds):
                 self.metrics.mo_messages.labels(kind=kind).inc(kinds.count(kind))
-        if receipts and self._apply_call is None:
+        if receipt_rows and self._apply_call is None:
             self._apply_call = self.reactor.callLater(RECEIPT_APPLY_DELAY, self._apply_due)
         if stored_ids:
             self.on_messages(stored_ids)
@@ -114,6 +112,15 @@ class MoReceiver:
     def link_lost(self, link) -> None:
         # Answers of the last moments may have died with the connection.
         self.inbox.forget_acknowledged_since(self.reactor.seconds() - 10)
+
+    def stop(self) -> None:
+        """Take no more MO, store what is waiting, and match the receipts stored so far now: not
+        after the engine has stopped, from a timer that outlived it."""
+        self.accepting = False
+        self.flush()
+        if self._apply_call is not None and self._apply_call.active():
+            self._apply_call.cancel()
+            self._apply_due()
 
     def _apply_due(self) -> None:
         self._apply_call = None

@@ -68,9 +68,9 @@ def test_answers_receipts_retries_and_release(database):
     assert states(database) == {a.id: "submitted", b.id: "submitted", c.id: "queued", d.id: "sending"}
 
     with database.begin() as connection:
-        outbox.store_receipt(connection, "0a1b", "delivered", None, NOW, NOW)  # case differs: still matched
-        outbox.store_receipt(connection, "77", "undeliverable", "stat UNDELIV err 001", NOW, NOW)
-        outbox.store_receipt(connection, "unknown-id", "delivered", None, NOW, NOW)
+        outbox.store_receipts(connection, [("0a1b", "delivered", None, NOW),  # case differs: still matched
+                                           ("77", "undeliverable", "stat UNDELIV err 001", NOW),
+                                           ("unknown-id", "delivered", None, NOW)], NOW)
         assert outbox.apply_receipts(connection, NOW) == 2
         assert outbox.release_claims(connection, "node-1") == 1
     assert states(database) == {a.id: "delivered", b.id: "undeliverable", c.id: "queued", d.id: "queued"}
@@ -84,8 +84,8 @@ def test_a_receipt_unmatched_past_the_horizon_is_kept_but_no_longer_matched(data
     with database.begin() as connection:
         outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(2)], NOW)
         recent, stale = outbox.claim(connection, "node-1", 10, NOW)
-        outbox.store_receipt(connection, "R1", "delivered", None, NOW, NOW - RECEIPT_MATCH_HORIZON + second)
-        outbox.store_receipt(connection, "S1", "delivered", None, NOW, NOW - RECEIPT_MATCH_HORIZON - second)
+        outbox.store_receipts(connection, [("R1", "delivered", None, NOW)], NOW - RECEIPT_MATCH_HORIZON + second)
+        outbox.store_receipts(connection, [("S1", "delivered", None, NOW)], NOW - RECEIPT_MATCH_HORIZON - second)
         assert outbox.apply_receipts(connection, NOW) == 0  # neither part is submitted yet
         outbox.mark_submitted(connection, [(recent.id, "R1", "host-a"), (stale.id, "S1", "host-a")], NOW)
         assert outbox.apply_receipts(connection, NOW) == 1
@@ -219,3 +219,53 @@ def test_receipts_reach_their_parts_through_the_message_id_index(database):
             sql = compiled.sql_for({key: ["a", "b"] for key in compiled._tokens}) if compiled.expanding else compiled.sql
             plan = " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")))
             assert uses in plan and "SCAN" not in plan, (name, plan)
+
+
+class _Link:
+    name = "host-a"
+
+    def __init__(self):
+        self.answers = []
+
+    def acknowledge(self, sequence, status):
+        self.answers.append((sequence, status))
+        return True
+
+
+class _Delivered:
+    def __init__(self, sequence, params):
+        self.sequence, self.params = sequence, params
+
+
+def test_the_receiver_matches_receipts_shortly_after_storing_them_or_when_it_stops(database):
+    """Receipts of a turn are stored with it and matched together RECEIPT_APPLY_DELAY later; a
+    receiver that stops matches what it stored at once, leaving no timer behind it."""
+    from twisted.internet.task import Clock
+
+    from engine.smpp.codec import CommandStatus
+    from engine.smpp.receipts import MessageState, format_receipt_text
+    from engine.smpp.receiver import RECEIPT_APPLY_DELAY, MoReceiver
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(2)], NOW)
+        first, second = outbox.claim(connection, "node-1", 10, NOW)
+        outbox.mark_submitted(connection, [(first.id, "M1", "host-a"), (second.id, "M2", "host-a")], NOW)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    receiver = MoReceiver(clock, database, Inbox(), outbox)
+    link = _Link()
+
+    def receipt(sequence, message_id):
+        text = format_receipt_text(message_id, MessageState.DELIVERED, submitted_at=NOW, done_at=NOW)
+        receiver.message_received(link, _Delivered(sequence, sms_params(text.encode(), esm_class=0x04)))
+        clock.advance(0)
+
+    receipt(1, "M1")
+    assert link.answers == [(1, CommandStatus.ESME_ROK)]
+    assert states(database)[first.id] == "submitted"  # stored, not matched yet
+    clock.advance(RECEIPT_APPLY_DELAY)
+    assert states(database)[first.id] == "delivered"
+    receipt(2, "M2")
+    receiver.stop()
+    assert states(database)[second.id] == "delivered" and clock.getDelayedCalls() == []
