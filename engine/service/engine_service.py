@@ -95,8 +95,9 @@ class EngineService:
         self.dispatcher = MtDispatcher(reactor, database, self.outbox, self.node, retry=retry, metrics=self.metrics,
                                        utc_now=self.utc_now)
         self.worker = MoWorker(reactor, database, self.inbox, self.outbox, parts.handlers, self.node,
-                               on_enqueued=self.dispatcher.wake, utc_now=self.utc_now)
+                               sender=self.dispatcher, utc_now=self.utc_now)
         self.receiver = MoReceiver(reactor, database, self.inbox, self.outbox, before_receipts=self.dispatcher.flush,
+                                   part_for_receipt=self.dispatcher.part_for_receipt,
                                    on_messages=self.worker.wake, metrics=self.metrics, utc_now=self.utc_now)
         listener = LinkEvents(self.dispatcher, self.receiver)
         self.links: list[BindLink] = []

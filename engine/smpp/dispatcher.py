@@ -30,6 +30,20 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
 
+# How many recently accepted parts the dispatcher remembers by SMSC message id, so that their
+# receipts are matched on arrival without a lookup (`part_for_receipt`): a host network's receipts
+# mostly come within seconds, and 100,000 is 50 s of submits at 2,000 a second (about 15 MB).
+# Older ones are matched from the database by message id.
+RECENT_SUBMITS = 100_000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Parts claimed by `MtDispatcher.claim_within` in another's transaction; `limit` 0: none asked."""
+
+    parts: tuple[ClaimedPart, ...]
+    limit: int
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -66,6 +80,7 @@ class MtDispatcher:
         self._accepted: list[tuple[int, str, str]] = []
         self._retries: list[tuple[int, int | None, str, datetime]] = []
         self._failures: list[tuple[int, int | None, str]] = []
+        self._recent_submits: dict[str, int] = {}  # SMSC message id -> part id, oldest first
         self._running = False
         self._pump_call = None
         # False once a claim came back short (the outbox had no more due parts); set again by
@@ -127,7 +142,7 @@ class MtDispatcher:
         """Fill the links' windows; `claim=False` (after an answer) claims only if the outbox may have more."""
         if not self._running:
             return
-        links = [link for link in self.links if link.is_bound and link.can_transmit]
+        links = self._sending_links()
         if not links:
             return
         capacity = sum(link.free_window() for link in links)
@@ -138,6 +153,30 @@ class MtDispatcher:
         self._hand_out(links)
         if self._ready:
             self._wake_when_tokens_return(links)
+
+    def claim_within(self, connection) -> Claim:
+        """What `pump` would claim now, in the caller's transaction: the MO worker's, so the replies
+        it enqueued are claimed without a transaction of their own. Nothing is this dispatcher's
+        until `take` is given the claim, after that transaction commits (rolled back, the parts stay
+        queued)."""
+        links = self._sending_links() if self._running else []
+        capacity = sum(link.free_window() for link in links)
+        if capacity <= len(self._ready):
+            return Claim((), 0)
+        limit = max(self.claim_batch, capacity)
+        return Claim(tuple(self.outbox.claim(connection, self.node, limit, self.utc_now())), limit)
+
+    def take(self, claim: Claim) -> None:
+        """The parts of a committed `claim_within`, to send; with none claimed, a `wake`."""
+        if not claim.limit:
+            self.wake()
+            return
+        self._outbox_may_have_more = len(claim.parts) >= claim.limit
+        self._ready.extend(claim.parts)
+        self.pump(claim=False)
+
+    def _sending_links(self) -> list:
+        return [link for link in self.links if link.is_bound and link.can_transmit]
 
     def _wake_when_tokens_return(self, links: list) -> None:
         """Parts are waiting on the throughput cap, not on answers: come back when it allows more."""
@@ -187,11 +226,22 @@ class MtDispatcher:
         self.wake()
 
     def submit_accepted(self, link, ref, message_id: str) -> None:
-        if self._in_flight.pop(ref, None) is not None:
+        part = self._in_flight.pop(ref, None)
+        if part is not None:
             self._accepted.append((ref, message_id, link.name))
+            if part.ussd_service_op is None:  # USSD screens ask for no receipt
+                recent = self._recent_submits
+                recent[message_id] = part.id
+                if len(recent) > RECENT_SUBMITS:
+                    del recent[next(iter(recent))]
             if self._submitted_metric is not None:
                 self._submitted_metric.inc()
         self.pump(claim=False)
+
+    def part_for_receipt(self, message_id: str) -> int | None:
+        """The part this node submitted lately under `message_id`, forgotten as it is named: a
+        receipt settles its part once, and a second receipt for it goes the database's way."""
+        return self._recent_submits.pop(message_id, None)
 
     def submit_rejected(self, link, ref, status: int) -> None:
         part = self._in_flight.pop(ref, None)

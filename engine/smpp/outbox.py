@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import Connection, Integer, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, func, select, update
 
 from engine.smpp.receipts import message_id_variants
 from engine.smpp.encoding import encode_text
@@ -166,11 +166,20 @@ _PARTS_BY_MESSAGE_ID = Prepared(select(mt_messages.c.id, mt_messages.c.smsc_mess
     mt_messages.c.smsc_message_id.in_(bindparam("message_ids", expanding=True))))
 _FINISH_PART = Prepared(update(mt_messages).where(mt_messages.c.id == bindparam("part_id"), mt_messages.c.state == "submitted")
                         .values(state=bindparam("final_state"), error=bindparam("error"), done_at=bindparam("done_at")))
+# A part finished by a receipt matched on arrival (`Outbox.finish_parts`): its submit_sm_resp may
+# still be in the dispatcher's write-behind, so `sending` is finished too, and `_MARK_SUBMITTED`
+# then leaves the final state as it is.
+_FINISH_SENT_PART = Prepared(
+    update(mt_messages)
+    .where(mt_messages.c.id == bindparam("part_id"),
+           (mt_messages.c.state == "sending") | (mt_messages.c.state == "submitted"))
+    .values(state=bindparam("final_state"), error=bindparam("error"), done_at=bindparam("done_at")))
 _MARK_APPLIED = Prepared(update(delivery_receipts).where(_receipt.id == bindparam("receipt_id")).values(applied=True))
 _MARK_SUBMITTED = Prepared(
     update(mt_messages)
     .where(mt_messages.c.id == bindparam("part_id"))
-    .values(state="submitted", smsc_message_id=bindparam("message_id"), bind_name=bindparam("bind"),
+    .values(state=case((mt_messages.c.state == "sending", "submitted"), else_=mt_messages.c.state),
+            smsc_message_id=bindparam("message_id"), bind_name=bindparam("bind"),
             submitted_at=bindparam("now"), attempts=mt_messages.c.attempts + 1, claimed_by=None)
 )
 
@@ -318,6 +327,13 @@ class Outbox:
             {"smsc_message_id": message_id, "final_state": final_state, "error": error, "done_at": done_at,
              "received_at": now, "applied": False}
             for message_id, final_state, error, done_at in receipts])
+
+    def finish_parts(self, connection: Connection, finished: list[tuple[int, str, str | None, datetime]]) -> None:
+        """`finished`: (part id, final state, error, done at) of receipts matched on arrival to parts
+        this node submitted (`MtDispatcher.part_for_receipt`), in one executemany by primary key."""
+        _FINISH_SENT_PART.run_many(connection, [
+            {"part_id": part_id, "final_state": final_state, "error": error, "done_at": done_at}
+            for part_id, final_state, error, done_at in finished])
 
     def apply_receipts(self, connection: Connection, now: datetime) -> int:
         """Match stored receipts (of the last `RECEIPT_MATCH_HORIZON`) to submitted parts; returns how

@@ -299,8 +299,31 @@ def _as_text(body: bytes | str | object, data_coding: int) -> str:
 _DATE_KEYS = {"submitdate": "submit date", "donedate": "done date"}
 
 
+# The Appendix B text exactly as SMSCs (and our simulator) write it, read in one match. No value may
+# hold a colon or a space, so no field name can hide in one: where this matches, it reads what
+# `_general_text_fields` reads (tests/unit/smpp/test_receipts.py checks both on generated texts),
+# in a third of the time, once per reply.
+_APPENDIX_B = re.compile(
+    r"id:([^\s:]+) sub:([^\s:]*) dlvrd:([^\s:]*) submit date:([^\s:]*) done date:([^\s:]*)"
+    r" stat:([^\s:]*) err:([^\s:]*)(?: text:(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_APPENDIX_B_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err")
+
+
 def _text_fields(text: str) -> dict[str, str]:
     """Field name (lower case, `submit date` / `done date` normalised) -> value."""
+    standard = _APPENDIX_B.fullmatch(text)
+    if standard is None:
+        return _general_text_fields(text)
+    fields = dict(zip(_APPENDIX_B_KEYS, standard.groups()))
+    if standard.group(8) is not None:
+        fields["text"] = standard.group(8)
+    return fields
+
+
+def _general_text_fields(text: str) -> dict[str, str]:
+    """`_text_fields` for any order, spacing and spelling of the field names."""
     fields: dict[str, str] = {}
     matches = list(_FIELD_KEY.finditer(text))
     for index, match in enumerate(matches):
@@ -349,7 +372,7 @@ def _parse_count(value: str | None) -> int | None:
 def _parse_date(value: str | None, smsc_timezone: tzinfo) -> datetime | None:
     if not value:
         return None
-    digits = re.sub(r"\D", "", value)
+    digits = value if value.isdecimal() else re.sub(r"\D", "", value)  # isdecimal: exactly what \d matches
     # YYMMDDhhmm[ss] or YYYYMMDDhhmmss, read by slicing: strptime cost 16 µs a date, two a receipt,
     # one receipt per reply. Two-digit years as strptime's %y reads them (69-99: 1900s).
     if len(digits) == 14:

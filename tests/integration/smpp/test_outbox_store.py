@@ -269,3 +269,70 @@ def test_the_receiver_matches_receipts_shortly_after_storing_them_or_when_it_sto
     receipt(2, "M2")
     receiver.stop()
     assert states(database)[second.id] == "delivered" and clock.getDelayedCalls() == []
+
+
+def test_a_receipt_for_a_part_just_submitted_finishes_it_on_arrival(database):
+    """The dispatcher remembers the message ids it was just given; a receipt naming one finishes
+    that part in the receiver's own transaction, even before the write-behind has recorded the
+    submit (the part still `sending`), and the late submit record keeps the final state. A second
+    receipt for the same id, and one for an id never given, are kept in `delivery_receipts`."""
+    from twisted.internet.task import Clock
+
+    from engine.smpp.codec import CommandStatus
+    from engine.smpp.dispatcher import MtDispatcher
+    from engine.smpp.receipts import MessageState, format_receipt_text
+    from engine.smpp.receiver import MoReceiver
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage("+447400000001", "m1")], NOW)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    dispatcher = MtDispatcher(clock, database, outbox, "node-1")
+    link = _SendingLink()
+    dispatcher.add_link(link)
+    dispatcher.start()
+    [(part_id, _params)] = link.submitted
+    dispatcher.submit_accepted(link, part_id, "M1")  # answered; its record is still write-behind
+    receiver = MoReceiver(clock, database, Inbox(), outbox, part_for_receipt=dispatcher.part_for_receipt)
+
+    def receipt(sequence, message_id, state=MessageState.UNDELIVERABLE):
+        text = format_receipt_text(message_id, state, submitted_at=NOW, done_at=NOW, error_code=5)
+        receiver.message_received(link, _Delivered(sequence, sms_params(text.encode(), esm_class=0x04)))
+        clock.advance(0)
+
+    receipt(1, "M1")
+    assert link.answers == [(1, CommandStatus.ESME_ROK)]
+    assert states(database)[part_id] == "undeliverable"
+    dispatcher.flush()  # the write-behind records the submit after the receipt
+    with database.connect() as connection:
+        row = connection.execute(select(mt_messages.c.state, mt_messages.c.smsc_message_id, mt_messages.c.error)
+                                 .where(mt_messages.c.id == part_id)).one()
+    assert row == ("undeliverable", "M1", "stat UNDELIV err 005")
+    receipt(2, "M1")
+    receipt(3, "M9")
+    with database.connect() as connection:
+        kept = connection.execute(select(delivery_receipts.c.smsc_message_id)).scalars().all()
+    assert sorted(kept) == ["M1", "M9"]
+    receiver.stop()
+    dispatcher.stop()
+    assert states(database)[part_id] == "undeliverable"
+
+
+class _SendingLink(_Link):
+    """A bound link with room in its window that records what it is given to send."""
+
+    is_bound = can_transmit = True
+
+    def __init__(self):
+        super().__init__()
+        self.submitted = []
+
+    def free_window(self):
+        return 10 - len(self.submitted)
+
+    def seconds_until_tokens(self):
+        return 0.0
+
+    def submit(self, ref, params):
+        self.submitted.append((ref, params))

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.smpp import receipts
 from engine.smpp.receipts import (
     DeliveryReceipt,
     FinalState,
@@ -266,3 +267,28 @@ def test_garbage_never_crashes_other_than_malformed(data):
         parse_receipt(data)
     except MalformedReceipt:
         pass
+
+
+_VALUE = st.text(alphabet="0aF9 :\t_-idsubtexr", max_size=8)
+
+
+@given(st.lists(_VALUE, min_size=7, max_size=7), st.one_of(st.none(), st.text(max_size=30)), st.booleans())
+def test_the_appendix_b_shortcut_reads_what_the_general_reader_reads(values, original, upper):
+    """`_text_fields` reads the exact Appendix B layout in one match and anything else field by
+    field; on texts of that layout with awkward values (spaces, colons, field names inside them)
+    the two must agree."""
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err")
+    text = " ".join(f"{key}:{value}" for key, value in zip(keys, values))
+    if original is not None:
+        text += f" text:{original}"
+    if upper:
+        text = text.upper()
+    assert receipts._text_fields(text) == receipts._general_text_fields(text)
+
+
+def test_the_appendix_b_shortcut_is_taken_for_the_simulators_receipts():
+    text = format_receipt_text("0a1b", MessageState.UNDELIVERABLE, submitted_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+                               done_at=datetime(2026, 1, 2, 3, 5, tzinfo=UTC), error_code=1, original_text="a: b")
+    assert receipts._APPENDIX_B.fullmatch(text) is not None
+    assert receipts._text_fields(text) == {"id": "0a1b", "sub": "001", "dlvrd": "000", "submit date": "2601020304",
+                                           "done date": "2601020305", "stat": "UNDELIV", "err": "001", "text": "a: b"}
