@@ -6,9 +6,8 @@ PostgreSQL, and the claimed rows stay locked until the batch commits), and a cra
 the whole batch `received` for the next pass. One commit per batch, not per message, and one
 savepoint, one reply insert and one handled update per batch, are what lets PostgreSQL keep up
 (benchmarks/mo_latency.py). The dispatcher claims the batch's replies in that same transaction
-(`Sender.claim_within`) rather than in one of its own: per reactor turn at 2,000 commands a second,
-the store, the handling and the claim were three transactions, and their begin and commit alone a
-tenth of the engine's work (benchmarks/mo_commands.py).
+(`Sender.claim_within`) rather than in one of its own, one commit fewer per batch: at 2,000
+commands a second, the engine's cost is mostly per transaction (benchmarks/RESULTS.md, stop 12).
 
 If any message of the batch raises, the batch's savepoint is rolled back and the batch is handled
 again with a SAVEPOINT per message, so a message that raises rolls back only its own. If the error is a collision with another

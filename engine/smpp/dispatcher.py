@@ -148,8 +148,9 @@ class MtDispatcher:
         capacity = sum(link.free_window() for link in links)
         if capacity <= 0:
             return
-        if len(self._ready) < capacity and (claim or self._outbox_may_have_more):
-            self._claim(max(self.claim_batch, capacity))
+        limit = self._claim_limit(capacity)
+        if limit and (claim or self._outbox_may_have_more):
+            self._claim(limit)
         self._hand_out(links)
         if self._ready:
             self._wake_when_tokens_return(links)
@@ -159,11 +160,9 @@ class MtDispatcher:
         it enqueued are claimed without a transaction of their own. Nothing is this dispatcher's
         until `take` is given the claim, after that transaction commits (rolled back, the parts stay
         queued)."""
-        links = self._sending_links() if self._running else []
-        capacity = sum(link.free_window() for link in links)
-        if capacity <= len(self._ready):
+        limit = self._claim_limit(sum(link.free_window() for link in self._sending_links())) if self._running else 0
+        if not limit:
             return Claim((), 0)
-        limit = max(self.claim_batch, capacity)
         return Claim(tuple(self.outbox.claim(connection, self.node, limit, self.utc_now())), limit)
 
     def take(self, claim: Claim) -> None:
@@ -177,6 +176,11 @@ class MtDispatcher:
 
     def _sending_links(self) -> list:
         return [link for link in self.links if link.is_bound and link.can_transmit]
+
+    def _claim_limit(self, capacity: int) -> int:
+        """How many parts to claim to fill `capacity` free window places (a batch at least), 0 if
+        the parts ready already do."""
+        return max(self.claim_batch, capacity) if capacity > len(self._ready) else 0
 
     def _wake_when_tokens_return(self, links: list) -> None:
         """Parts are waiting on the throughput cap, not on answers: come back when it allows more."""

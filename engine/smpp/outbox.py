@@ -164,12 +164,10 @@ _PENDING_RECEIPTS = Prepared(
 # state in the WHERE too, SQLite walked the state index over every submitted part.
 _PARTS_BY_MESSAGE_ID = Prepared(select(mt_messages.c.id, mt_messages.c.smsc_message_id, mt_messages.c.state).where(
     mt_messages.c.smsc_message_id.in_(bindparam("message_ids", expanding=True))))
-_FINISH_PART = Prepared(update(mt_messages).where(mt_messages.c.id == bindparam("part_id"), mt_messages.c.state == "submitted")
-                        .values(state=bindparam("final_state"), error=bindparam("error"), done_at=bindparam("done_at")))
-# A part finished by a receipt matched on arrival (`Outbox.finish_parts`): its submit_sm_resp may
-# still be in the dispatcher's write-behind, so `sending` is finished too, and `_MARK_SUBMITTED`
-# then leaves the final state as it is.
-_FINISH_SENT_PART = Prepared(
+# A part finished by its receipt, by primary key. A receipt matched on arrival (`Outbox.finish_parts`)
+# may come before the dispatcher's write-behind has recorded its submit_sm_resp, so `sending` is
+# finished too, and `_MARK_SUBMITTED` then leaves the final state as it is.
+_FINISH_PART = Prepared(
     update(mt_messages)
     .where(mt_messages.c.id == bindparam("part_id"),
            (mt_messages.c.state == "sending") | (mt_messages.c.state == "submitted"))
@@ -331,7 +329,7 @@ class Outbox:
     def finish_parts(self, connection: Connection, finished: list[tuple[int, str, str | None, datetime]]) -> None:
         """`finished`: (part id, final state, error, done at) of receipts matched on arrival to parts
         this node submitted (`MtDispatcher.part_for_receipt`), in one executemany by primary key."""
-        _FINISH_SENT_PART.run_many(connection, [
+        _FINISH_PART.run_many(connection, [
             {"part_id": part_id, "final_state": final_state, "error": error, "done_at": done_at}
             for part_id, final_state, error, done_at in finished])
 
