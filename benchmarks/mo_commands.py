@@ -255,7 +255,7 @@ def run_all(args, backends: list[str]) -> dict[str, tuple[list[dict], dict]]:
     from twisted.internet import defer, reactor, threads
 
     from benchmarks.smpp_throughput import close_database, open_database, settle_statistics, wait_until
-    from engine.service.assembly import build_engine
+    from engine.service.assembly import build_engine, keep_startup_objects_out_of_collections
     from engine.smpp.simulator_control import SimulatorControlClient
     from engine.store.schema import mo_messages, sms_throttles
 
@@ -285,6 +285,7 @@ def run_all(args, backends: list[str]) -> dict[str, tuple[list[dict], dict]]:
             print(f"  {label}: {args.senders:,} senders and {args.audience:,} audience built in "
                   f"{time.perf_counter() - started:.1f} s", flush=True)
             service = build_engine(reactor, config, database.engine)
+            keep_startup_objects_out_of_collections()  # as `tpo run` does
             try:
                 service.start(listen_http=False)
                 yield wait_until(reactor, lambda: all(link.is_bound for link in service.links), 10, "bind")

@@ -20,7 +20,7 @@ def register(commands, common) -> None:
 def run_engine(args) -> int:
     from twisted.internet import reactor
 
-    from engine.service.assembly import build_engine
+    from engine.service.assembly import build_engine, keep_startup_objects_out_of_collections
     from engine.store import migrate
 
     config = context.load(args)
@@ -31,6 +31,7 @@ def run_engine(args) -> int:
               "run `tpo db upgrade` first; nothing was started.", file=sys.stderr)
         return 2
     service = build_engine(reactor, config, database)
+    keep_startup_objects_out_of_collections()
     # Twisted turns SIGTERM and SIGINT into reactor.stop(); the trigger lets the stop finish first.
     reactor.addSystemEventTrigger("before", "shutdown", service.stop)
     reactor.callWhenRunning(service.start)

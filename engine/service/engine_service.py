@@ -57,6 +57,9 @@ class LinkEvents:
     def message_received(self, link, event):
         self.receiver.message_received(link, event)
 
+    def end_of_read(self, link):
+        self.receiver.flush()
+
 
 @dataclass
 class FolderPoller:

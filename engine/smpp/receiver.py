@@ -1,11 +1,14 @@
 """Taking in what the SMSC delivers: store first, acknowledge after.
 
-Every `deliver_sm` (and `data_sm`) of one reactor turn is classified (`intake.classify`) and stored
-in one transaction; only when it has committed are the PDUs acknowledged, each with its own
-sequence. If the store fails, they are answered with ESME_RX_T_APPN (temporary application error)
-so the SMSC delivers them again later. The rules run after the acknowledgement, in a transaction of
-the MO worker's (`on_messages`): an SMSC keeps only a few deliver_sm unanswered per bind (10 is
-common), so an answer that waited for the rules would cap the MO and receipt rate of a bind.
+Every `deliver_sm` (and `data_sm`) of one read from the SMSC is classified (`intake.classify`) and
+stored in one transaction (`flush`, at the link's `end_of_read`), in the reactor pass that read it;
+only when it has committed are the PDUs acknowledged, each with its own sequence, and the answers
+leave at once (`SmppLinkProtocol._write_at_once`): stored a pass later, behind the MO worker's
+batch, they kept an SMSC with a full window waiting. If the store fails, they are answered with
+ESME_RX_T_APPN (temporary application error) so the SMSC delivers them again later. The rules run
+after the acknowledgement, in a transaction of the MO worker's (`on_messages`): an SMSC keeps only
+a few deliver_sm unanswered per bind (10 is common), so an answer that waited for the rules would
+cap the MO and receipt rate of a bind.
 
 A receipt for a part this node submitted lately (`part_for_receipt`, the dispatcher's memory of
 message ids) finishes that part in the same transaction, by primary key. Any other receipt (for a
@@ -56,7 +59,6 @@ class MoReceiver:
         self.utc_now = utc_now or (lambda: datetime.fromtimestamp(reactor.seconds(), timezone.utc))
         self.accepting = True
         self._pending: list[tuple] = []
-        self._flush_call = None
         self._apply_call = None
 
     def message_received(self, link, event) -> None:
@@ -65,11 +67,8 @@ class MoReceiver:
             link.acknowledge(event.sequence, CommandStatus.ESME_RX_T_APPN)
             return
         self._pending.append((link, event))
-        if self._flush_call is None:
-            self._flush_call = self.reactor.callLater(0, self.flush)
 
     def flush(self) -> None:
-        self._flush_call = None
         pending, self._pending = self._pending, []
         if not pending:
             return

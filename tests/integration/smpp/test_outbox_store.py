@@ -238,7 +238,7 @@ class _Delivered:
 
 
 def test_the_receiver_matches_receipts_shortly_after_storing_them_or_when_it_stops(database):
-    """Receipts of a turn are stored with it and matched together RECEIPT_APPLY_DELAY later; a
+    """Receipts of a read are stored with it and matched together RECEIPT_APPLY_DELAY later; a
     receiver that stops matches what it stored at once, leaving no timer behind it."""
     from twisted.internet.task import Clock
 
@@ -259,7 +259,7 @@ def test_the_receiver_matches_receipts_shortly_after_storing_them_or_when_it_sto
     def receipt(sequence, message_id):
         text = format_receipt_text(message_id, MessageState.DELIVERED, submitted_at=NOW, done_at=NOW)
         receiver.message_received(link, _Delivered(sequence, sms_params(text.encode(), esm_class=0x04)))
-        clock.advance(0)
+        receiver.flush()  # the link's end_of_read
 
     receipt(1, "M1")
     assert link.answers == [(1, CommandStatus.ESME_ROK)]
@@ -299,7 +299,7 @@ def test_a_receipt_for_a_part_just_submitted_finishes_it_on_arrival(database):
     def receipt(sequence, message_id, state=MessageState.UNDELIVERABLE):
         text = format_receipt_text(message_id, state, submitted_at=NOW, done_at=NOW, error_code=5)
         receiver.message_received(link, _Delivered(sequence, sms_params(text.encode(), esm_class=0x04)))
-        clock.advance(0)
+        receiver.flush()  # the link's end_of_read
 
     receipt(1, "M1")
     assert link.answers == [(1, CommandStatus.ESME_ROK)]

@@ -174,3 +174,49 @@ def test_a_batch_is_handled_sender_by_sender_in_the_order_each_sent(database):
                                      for n, (sender, text) in enumerate(texts)], NOW)
     assert worker.work() == len(texts)
     assert seen == [(ANN, "a1"), (ANN, "a2"), (ANN, "a3"), (BOB, "b1"), (BOB, "b2"), (DAN, "d1"), (ZOE, "z1")]
+
+
+def test_a_wake_soon_after_a_batch_waits_so_what_arrives_meanwhile_shares_the_next_batch(database):
+    """Group commit: batches start BATCH_SPACING apart under load; an idle worker starts at once."""
+    from engine.service.mo_worker import BATCH_SPACING, MoWorker
+
+    batches = []
+
+    def recording(connection, message, now):
+        if not batches or batches[-1][0] != clock.seconds():
+            batches.append((clock.seconds(), []))
+        batches[-1][1].append(message.text)
+        return []
+
+    clock = Clock()
+    clock.advance(100)
+    inbox = Inbox()
+    worker = MoWorker(clock, database, inbox, Outbox("767"), {"sms": recording}, "node-1", idle_poll=60,
+                      utc_now=lambda: NOW)
+    worker.start()
+    texts = iter(range(10))
+
+    def arrive(sender: str) -> None:
+        n = next(texts)
+        with database.begin() as connection:
+            inbox.store(connection, intake.SmsArrived(sender, "767", f"t{n}", 0, f"spacing-{n}"), "host-a", NOW)
+        worker.wake()
+
+    clock.advance(1)
+    arrive(ANN)
+    clock.advance(0)
+    assert batches == [(101.0, ["t0"])]  # idle: at once
+    clock.advance(BATCH_SPACING / 4)
+    arrive(BOB)
+    clock.advance(BATCH_SPACING / 4)
+    arrive(DAN)
+    clock.advance(BATCH_SPACING / 4)
+    assert len(batches) == 1  # both still waiting for the spacing to pass
+    clock.advance(BATCH_SPACING / 4)
+    assert [texts for _at, texts in batches] == [["t0"], ["t1", "t2"]]
+    assert batches[1][0] == pytest.approx(101 + BATCH_SPACING)
+    clock.advance(1)
+    arrive(ZOE)
+    clock.advance(0)
+    assert [texts for _at, texts in batches] == [["t0"], ["t1", "t2"], ["t3"]]  # idle again: at once
+    worker.stop()
