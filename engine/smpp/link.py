@@ -41,6 +41,7 @@ class SmppLinkProtocol(Protocol):
         self.clock = link.reactor
         self.session = smpp.Session(smpp.Role.ESME, link.session_config)
         self._timer = None
+        self._written = False  # since the last _write_at_once
 
     # ---------------------------------------------------------------- Twisted callbacks
 
@@ -98,6 +99,7 @@ class SmppLinkProtocol(Protocol):
         data = self.session.data_to_send()
         if data:
             self.transport.write(data)
+            self._written = True
         if self.session.state is smpp.State.CLOSED:
             self.transport.loseConnection()
             return
@@ -110,6 +112,9 @@ class SmppLinkProtocol(Protocol):
         # waiting held MO replies at p50 125-415 ms where writing at once gave 5-34 ms
         # (benchmarks/RESULTS.md, stop 13). doWrite is the transport's IWriteDescriptor method,
         # what the reactor itself calls; TLS and test transports have none and keep their buffering.
+        if not self._written:
+            return  # nothing written since the last time: no empty send
+        self._written = False
         transport = self.transport
         write = getattr(transport, "doWrite", None)
         if write is not None and transport.connected and not transport.disconnecting:
