@@ -79,6 +79,7 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path):
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 2500
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 4000  # not SQLite's 1,000
 
 
 def test_outbox_states_are_enforced_after_the_upgrades(database):
