@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 COLLISIONS = (IntegrityError, OperationalError)
 
 BATCH_SPACING = 0.002
+# At most this many messages a batch: a batch holds the reactor (no MO read, no answer written) for
+# its whole length, ~0.3 ms a command. 200 held it ~60 ms, while an SMSC sending 2,000 MO and 2,000
+# receipts a second through a window of 10 needs answers every 2.5 ms. Beyond a few dozen messages
+# a batch's fixed costs are already amortised.
+BATCH_LIMIT = 50
 
 
 class MessageHandler(Protocol):
@@ -82,7 +87,7 @@ class _NoSender:
 class MoWorker:
     def __init__(
         self, reactor, database: Engine, inbox: Inbox, outbox: Outbox, handlers: dict[str, MessageHandler], node: str,
-        *, sender: Sender | None = None, batch: int = 200, idle_poll: float = 0.25,
+        *, sender: Sender | None = None, batch: int = BATCH_LIMIT, idle_poll: float = 0.25,
         batch_spacing: float = BATCH_SPACING, utc_now: Callable[[], datetime] | None = None,
     ):
         self.reactor = reactor
@@ -94,7 +99,7 @@ class MoWorker:
         self.sender = sender or _NoSender()
         self.batch = batch
         self.utc_now = utc_now or (lambda: datetime.fromtimestamp(reactor.seconds(), timezone.utc))
-        self._poller = task.LoopingCall(self.work)
+        self._poller = task.LoopingCall(self._one_batch_then_yield)
         self._poller.clock = reactor
         self.idle_poll = idle_poll
         self.batch_spacing = batch_spacing
@@ -120,32 +125,42 @@ class MoWorker:
 
     def _wake_now(self) -> None:
         self._scheduled = None
-        self.work()
+        self._one_batch_then_yield()
+
+    def _one_batch_then_yield(self) -> None:
+        """One batch, then back to the reactor: with more waiting, the next batch comes after the
+        links have read and answered what arrived meanwhile. Draining a backlog batch after batch
+        held the SMSC's deliver window full for as long, so the backlog fed itself."""
+        if self._one_batch() >= self.batch:
+            self.wake()
 
     def work(self) -> int:
-        """Handle everything waiting now; returns how many messages were handled."""
+        """Handle everything waiting now, batch after batch; returns how many messages were handled."""
         done = 0
         while True:
-            again: list[ReceivedMessage] = []
-            sending = None
-            started = self.reactor.seconds()
-            with self.database.begin() as connection:
-                claimed = self.inbox.claim(connection, self.node, self.batch)
-                if claimed:
-                    self._last_batch_at = started
-                    if not self._handle_batch(connection, claimed):
-                        again = self._handle_each(connection, claimed)
-                    sending = self.sender.claim_within(connection)
-            if sending is not None:
-                self.sender.take(sending)
-            for message in again:
-                self._handle_alone(message)
-            if again:
-                self.sender.wake()
-            done += len(claimed)
-            if len(claimed) < self.batch:
-                break  # that was everything waiting; a new arrival wakes us again
-        return done
+            handled = self._one_batch()
+            done += handled
+            if handled < self.batch:
+                return done  # that was everything waiting; a new arrival wakes us again
+
+    def _one_batch(self) -> int:
+        again: list[ReceivedMessage] = []
+        sending = None
+        started = self.reactor.seconds()
+        with self.database.begin() as connection:
+            claimed = self.inbox.claim(connection, self.node, self.batch)
+            if claimed:
+                self._last_batch_at = started
+                if not self._handle_batch(connection, claimed):
+                    again = self._handle_each(connection, claimed)
+                sending = self.sender.claim_within(connection)
+        if sending is not None:
+            self.sender.take(sending)
+        for message in again:
+            self._handle_alone(message)
+        if again:
+            self.sender.wake()
+        return len(claimed)
 
     def _handle_batch(self, connection: Connection, claimed: list[ReceivedMessage]) -> bool:
         """The fast way: the whole batch in one savepoint, its replies in one insert and its marks in

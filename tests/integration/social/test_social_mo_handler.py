@@ -220,3 +220,33 @@ def test_a_wake_soon_after_a_batch_waits_so_what_arrives_meanwhile_shares_the_ne
     clock.advance(0)
     assert [texts for _at, texts in batches] == [["t0"], ["t1", "t2"], ["t3"]]  # idle again: at once
     worker.stop()
+
+
+def test_a_backlog_is_handled_one_batch_per_reactor_pass(database):
+    """Between two batches the reactor reads and answers the SMSC: a backlog drained batch after
+    batch would leave deliver_sm and enquire_link unanswered for as long."""
+    from engine.service.mo_worker import BATCH_SPACING, MoWorker
+
+    handled = []
+    clock = Clock()
+    clock.advance(100)
+    inbox = Inbox()
+    worker = MoWorker(clock, database, inbox, Outbox("767"), {"sms": lambda c, m, now: handled.append(m.text) or []},
+                      "node-1", batch=50, idle_poll=60, utc_now=lambda: NOW)
+    with database.begin() as connection:
+        inbox.store_all(connection, [(intake.SmsArrived(f"+4474000{n:05d}", "767", f"t{n}", 0, f"backlog-{n}"), "host-a")
+                                     for n in range(120)], NOW)
+    worker.start()  # the first poll: one batch, then back to the reactor
+    assert len(handled) == 50
+    clock.advance(BATCH_SPACING)
+    assert len(handled) == 100
+    clock.advance(BATCH_SPACING)
+    assert len(handled) == 120 and clock.getDelayedCalls() != []  # only the idle poll is left
+    clock.advance(BATCH_SPACING)
+    assert len(handled) == 120
+    worker.stop()
+    assert clock.getDelayedCalls() == []
+    with database.begin() as connection:
+        inbox.store_all(connection, [(intake.SmsArrived(f"+4475000{n:05d}", "767", f"u{n}", 0, f"drain-{n}"), "host-a")
+                                     for n in range(70)], NOW)
+    assert worker.work() == 70  # called directly (tests, tools), it still drains everything
