@@ -130,7 +130,8 @@ class MoWorker:
     def _one_batch_then_yield(self) -> None:
         """One batch, then back to the reactor: with more waiting, the next batch comes after the
         links have read and answered what arrived meanwhile. Draining a backlog batch after batch
-        held the SMSC's deliver window full for as long, so the backlog fed itself."""
+        left the SMSC's deliver_sm and enquire_link unanswered for as long (seconds, for the backlog
+        of an outage)."""
         if self._one_batch() >= self.batch:
             self.wake()
 

@@ -41,7 +41,7 @@ class SmppLinkProtocol(Protocol):
         self.clock = link.reactor
         self.session = smpp.Session(smpp.Role.ESME, link.session_config)
         self._timer = None
-        self._written = False  # since the last _write_at_once
+        self._written = False  # during the current read
 
     # ---------------------------------------------------------------- Twisted callbacks
 
@@ -59,6 +59,7 @@ class SmppLinkProtocol(Protocol):
         self._after_session_call()
 
     def dataReceived(self, data: bytes):
+        self._written = False
         events = self.session.receive_data(data, self.clock.seconds())
         try:
             self._dispatch(events)
@@ -113,8 +114,7 @@ class SmppLinkProtocol(Protocol):
         # (benchmarks/RESULTS.md, stop 13). doWrite is the transport's IWriteDescriptor method,
         # what the reactor itself calls; TLS and test transports have none and keep their buffering.
         if not self._written:
-            return  # nothing written since the last time: no empty send
-        self._written = False
+            return  # the read asked for nothing: no empty send
         transport = self.transport
         write = getattr(transport, "doWrite", None)
         if write is not None and transport.connected and not transport.disconnecting:
