@@ -42,28 +42,7 @@ def repeat(name: str, unit: str, measure_once: Callable[[], float], runs: int = 
 
 
 def machine() -> str:
-    return (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
-            f"{platform.machine()}, box gauge {box_gauge():,.0f} rows/s")
-
-
-def box_gauge(rows: int = 50_000, tries: int = 5) -> float:
-    """How fast this box is right now: rows per second that sqlite3 inserts into an in-memory table
-    by executemany (median of `tries`, ~0.5 s in all). Shared boxes here changed speed by a fifth
-    within an hour (benchmarks/RESULTS.md, stop 13); a figure read beside this one says which box
-    it was measured on. CPU and memory only: a slow disk does not show here."""
-    import sqlite3
-
-    values = [(n, f"text {n}") for n in range(rows)]
-    rates = []
-    for _ in range(tries):
-        connection = sqlite3.connect(":memory:")
-        connection.execute("CREATE TABLE gauge (n INTEGER PRIMARY KEY, text TEXT)")
-        started = time.perf_counter()
-        connection.executemany("INSERT INTO gauge VALUES (?, ?)", values)
-        connection.commit()
-        rates.append(rows / (time.perf_counter() - started))
-        connection.close()
-    return statistics.median(rates)
+    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
 
 
 def run_reactor(reactor, profile: str | None = None) -> None:
