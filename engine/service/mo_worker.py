@@ -88,7 +88,7 @@ class MoWorker:
     def __init__(
         self, reactor, database: Engine, inbox: Inbox, outbox: Outbox, handlers: dict[str, MessageHandler], node: str,
         *, sender: Sender | None = None, batch: int = BATCH_LIMIT, idle_poll: float = 0.25,
-        batch_spacing: float = BATCH_SPACING, utc_now: Callable[[], datetime] | None = None,
+        utc_now: Callable[[], datetime] | None = None,
     ):
         self.reactor = reactor
         self.database = database
@@ -102,7 +102,6 @@ class MoWorker:
         self._poller = task.LoopingCall(self._one_batch_then_yield)
         self._poller.clock = reactor
         self.idle_poll = idle_poll
-        self.batch_spacing = batch_spacing
         self._scheduled = None
         self._last_batch_at = float("-inf")
 
@@ -120,7 +119,7 @@ class MoWorker:
 
     def wake(self, _ids=None) -> None:
         if self._poller.running and self._scheduled is None:
-            wait = self._last_batch_at + self.batch_spacing - self.reactor.seconds()
+            wait = self._last_batch_at + BATCH_SPACING - self.reactor.seconds()
             self._scheduled = self.reactor.callLater(max(0.0, wait), self._wake_now)
 
     def _wake_now(self) -> None:
