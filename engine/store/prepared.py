@@ -54,7 +54,7 @@ class _Compiled:
         self._tokens = {}  # expanding parameter's key -> its token in the SQL
         for name in compiled.positiontup:
             bind = binds[name]
-            process = _remembering(bind.type.dialect_impl(dialect).bind_processor(dialect), bind.type)
+            process = _remembering(bind.type.dialect_impl(dialect).bind_processor(dialect), bind.type, dialect)
             required = bind.required or bind.callable is not None
             self.parameters.append((bind.key, process, bind.value, required, bind.expanding))
             if bind.expanding:
@@ -233,20 +233,32 @@ class Prepared:
             cursor.close()
 
 
-def _remembering(process, type_):
-    """A datetime's bind processor that keeps its last conversion: datetimes are immutable, and one
-    unit of work hands the same `now` to several statements (received, handled, created, due...),
-    while UtcDateTime's conversion (to UTC, then SQLite's text) is the dearest of the processors."""
+# One memory per datetime type and driver, shared by every statement and holding the last few
+# hundred values: a unit of work hands the same `now` to several statements (the flood bucket, the
+# reply, the handled mark...), and an MO batch binds each message's `now` in turn, then again in the
+# batch's reply insert and handled update. Remembering only each statement's last value converted
+# most of them once per statement (benchmarks/RESULTS.md, stop 14).
+_REMEMBERED_VALUES = 256
+_CONVERSIONS: dict[tuple[str, str, str], dict[int, tuple]] = {}
+
+
+def _remembering(process, type_, dialect: Dialect):
+    """A datetime's bind processor that keeps its recent conversions: datetimes are immutable, and
+    UtcDateTime's conversion (to UTC, then SQLite's text) is the dearest of the processors. Kept by
+    identity, with the value itself, so an entry is never taken for another object's."""
     if process is None or not isinstance(getattr(type_, "impl_instance", type_), DateTime):
         return process
-    last: list[tuple] = [(None, None)]
+    known = _CONVERSIONS.setdefault((repr(type_), dialect.name, dialect.driver), {})
 
     def remembered(value):
-        seen, converted = last[0]
-        if value is seen and value is not None:
-            return converted
+        entry = known.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
         converted = process(value)
-        last[0] = (value, converted)  # one tuple, so a reader on another thread sees a matching pair
+        if value is not None:
+            if len(known) >= _REMEMBERED_VALUES:
+                known.clear()
+            known[id(value)] = (value, converted)  # one tuple: a reader on another thread sees a matching pair
         return converted
 
     return remembered

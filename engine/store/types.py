@@ -46,11 +46,13 @@ class UtcDateTime(TypeDecorator):
         standard = super().bind_processor(dialect)
         if dialect.name != "sqlite" or standard is None:
             return standard
-        to_utc = self.process_bind_param
+        to_utc, utc = self.process_bind_param, timezone.utc
 
         def process(value):
             if value is None:
                 return None
+            if value.tzinfo is utc:  # the engine's own clocks: already UTC, cut its "+00:00" off
+                return value.isoformat(" ", "microseconds")[:_SQLITE_TEXT_LENGTH]
             return to_utc(value, dialect).isoformat(" ", "microseconds")
 
         return process if process(_PROBE) == standard(_PROBE) else standard

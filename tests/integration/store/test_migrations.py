@@ -106,3 +106,74 @@ def test_downgrade_to_the_beginning_and_back(empty_database_url):
         command.downgrade(_alembic_config(connection), "base")
     assert current_revision(engine) is None
     assert upgrade(engine) == (None, head_revision())
+
+
+def _text_checks(engine, table: str) -> dict[str, str]:
+    return {check["name"]: check["sqltext"] for check in inspect(engine).get_check_constraints(table)}
+
+
+def _is_comparisons(condition: str) -> bool:
+    """As the database reports it back: PostgreSQL writes an IN list as `= ANY (ARRAY[...])`."""
+    return " OR " in condition and " IN " not in condition.upper() and "ANY" not in condition.upper()
+
+
+def test_upgrading_a_database_in_use_keeps_every_row_and_reference(empty_database_url):
+    """Migration 0008 rebuilds tables on SQLite that other rows point at (mt_messages at mo_messages,
+    follows at subscribers): every row and reference survives, and the checks become comparisons."""
+    from engine.store.schema import follows, mo_messages, mt_messages
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine, "0007")
+    now = datetime.now(timezone.utc)
+    with engine.begin() as connection:
+        people = [connection.execute(subscribers.insert().values(
+            msisdn=f"+44740012345{n}", kind="line", status="active", created_at=now, updated_at=now)
+            .returning(subscribers.c.id)).scalar_one() for n in (1, 2)]
+        connection.execute(follows.insert().values(follower_id=people[0], followee_id=people[1], notify=True,
+                                                   created_at=now))
+        mo_id = connection.execute(mo_messages.insert().values(
+            source_addr="+447400123451", destination_addr="767", text="BILL", dedupe_key="k", state="handled",
+            received_at=now).returning(mo_messages.c.id)).scalar_one()
+        connection.execute(mt_messages.insert().values(
+            destination_addr="+447400123451", source_addr="767", text="hi", message_class="reply",
+            short_message=b"hi", data_coding=0, not_before=now, created_at=now, state="queued", reply_to_mo_id=mo_id))
+
+    assert upgrade(engine) == ("0007", head_revision())
+
+    with engine.connect() as connection:
+        assert connection.execute(select(follows.c.follower_id, follows.c.followee_id)).all() == [tuple(people)]
+        assert connection.execute(select(mt_messages.c.reply_to_mo_id)).scalars().all() == [mo_id]
+        assert connection.execute(select(mo_messages.c.text)).scalars().all() == ["BILL"]
+    for table, name in (("mo_messages", "ck_mo_messages_state_known"), ("mt_messages", "ck_mt_messages_state_known"),
+                        ("subscribers", "ck_subscribers_status_known")):
+        assert _is_comparisons(_text_checks(engine, table)[name])
+    with pytest.raises(IntegrityError):  # still enforced, as comparisons
+        with engine.begin() as connection:
+            connection.execute(mo_messages.update().values(state="lost"))
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:  # the pooled connection got its foreign keys back
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_sqlite_upgrade_refuses_to_leave_rows_pointing_at_nothing(tmp_path):
+    """Foreign keys are off while SQLite migrates; a row pointing at a missing row found at the end
+    rolls the whole upgrade back, with the row named."""
+    from engine.store.schema import mt_messages
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'dangling.db'}")
+    upgrade(engine, "0007")
+    now = datetime.now(timezone.utc)
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")  # a reply to an MO that is not there, as an old bug might leave
+        connection.execute(mt_messages.insert().values(
+            destination_addr="+447400123451", source_addr="767", text="hi", message_class="reply",
+            short_message=b"hi", data_coding=0, not_before=now, created_at=now, state="queued", reply_to_mo_id=999))
+        connection.commit()
+        raw.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(RuntimeError, match="pointing at missing rows"):
+        upgrade(engine)
+    assert current_revision(engine) == "0007"
+    assert not _is_comparisons(_text_checks(engine, "mo_messages")["ck_mo_messages_state_known"])
+    engine.dispose()

@@ -176,3 +176,30 @@ def test_the_same_instant_twice_and_then_another_are_each_stored_right(database)
         rows = connection.execute(select(s.created_at).order_by(s.msisdn)).scalars().all()
     assert rows == [first, first, first, later]
     assert all(value.tzinfo == timezone.utc for value in rows)
+
+
+def test_a_batchs_instants_are_converted_once_across_statements(database, monkeypatch):
+    """An MO batch binds each message's `now` in the rules, then all of them again in the reply
+    insert and the handled update: each instant is converted once, and stored right every time."""
+    from engine.store.types import UtcDateTime
+
+    conversions = []
+    standard = UtcDateTime.bind_processor
+
+    def counting(self, dialect):
+        process = standard(self, dialect)
+        return lambda value: conversions.append(value) or process(value)
+
+    monkeypatch.setattr(UtcDateTime, "bind_processor", counting)
+    insert = Prepared(subscribers.insert(), keys=("msisdn", "kind", "status", "opted_out", "created_at", "updated_at"))
+    touch = Prepared(update(subscribers).where(s.msisdn == bindparam("msisdn")).values(updated_at=bindparam("at")))
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    instants = [start + timedelta(microseconds=n) for n in range(50)]
+    numbers = [f"+4474000008{n:02d}" for n in range(50)]
+    with database.begin() as connection:
+        insert.run_many(connection, [_row(number, at) for number, at in zip(numbers, instants)])
+        touch.run_many(connection, [{"msisdn": number, "at": at} for number, at in zip(numbers, instants)])
+        rows = connection.execute(select(s.created_at, s.updated_at).where(s.msisdn.in_(numbers))
+                                  .order_by(s.msisdn)).all()
+    assert [tuple(row) for row in rows] == [(at, at) for at in instants]
+    assert len(conversions) == len(instants)  # not once per statement and column
