@@ -57,8 +57,8 @@ _MESSAGE_DEFAULTS = {"data_coding": 0, "complete": True, "ussd_service_op": None
                      "user_message_reference": None, "bind_name": None}
 _MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key", "state", "received_at",
                  *_MESSAGE_DEFAULTS)
-_INSERT_MESSAGE = {name: Prepared(insert_unless_present_statement(mo_messages, name), keys=_MESSAGE_KEYS)
-                   for name in ("sqlite", "postgresql")}
+_INSERT_MESSAGE = {name: Prepared(insert_unless_present_statement(mo_messages, name, returning=name != "sqlite"),
+                            keys=_MESSAGE_KEYS) for name in ("sqlite", "postgresql")}  # Prepared.inserted_keys
 _SEEN = Prepared(select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(bindparam("keys", expanding=True))))
 
 
@@ -110,8 +110,8 @@ class Inbox:
         owners: list[int] = []
 
         def insert_waiting() -> None:
-            for owner, returned in zip(owners, _INSERT_MESSAGE[connection.dialect.name].rows_each(connection, rows)):
-                ids[owner] = returned[0][0] if returned else None
+            for owner, key in zip(owners, _INSERT_MESSAGE[connection.dialect.name].inserted_keys(connection, rows)):
+                ids[owner] = key
             rows.clear()
             owners.clear()
 
@@ -237,7 +237,7 @@ class Inbox:
             "text": message.text, "data_coding": first.data_coding, "bind_name": first.bind_name,
             "complete": complete,
         }, seen)
-        return None if row is None else _INSERT_MESSAGE[connection.dialect.name].scalar(connection, row)
+        return None if row is None else _INSERT_MESSAGE[connection.dialect.name].inserted_keys(connection, [row])[0]
 
     def expire_parts(self, connection: Connection, now: datetime) -> tuple[list[int], int]:
         """Settle messages whose parts stopped arriving: (ids of messages made, groups discarded)."""

@@ -179,22 +179,33 @@ class Prepared:
         rows = self.rows(connection, values)
         return rows[0][0] if rows else None
 
-    def rows_each(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[list[tuple]]:
-        """The statement run once per row of values, and the rows each run returned, in order: on
-        psycopg one pipelined executemany (one round trip for all, where a loop pays one each);
-        on sqlite3, whose executemany returns no rows and has no round trip to save, a loop."""
+    def inserted_keys(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """An INSERT that may skip its row (ON CONFLICT DO NOTHING), run once per row of values, in
+        order: the primary key each run inserted, or None where it skipped. On psycopg the statement
+        RETURNs its key and runs as one pipelined executemany (one round trip for all); on sqlite3
+        it has no RETURNING and the key is the cursor's `lastrowid`: SQLite collects RETURNING rows
+        in a temporary table, which more than doubled the insert (benchmarks/RESULTS.md, stop 14)."""
         compiled = self.compiled(connection)
         if compiled.expanding:
-            raise ArgumentError("rows_each cannot take expanding parameters (each row would need its own SQL)")
+            raise ArgumentError("inserted_keys cannot take expanding parameters (each row would need its own SQL)")
+        returns = " RETURNING " in compiled.sql
+        psycopg = connection.dialect.driver == "psycopg"
+        if returns != psycopg:
+            raise ArgumentError(f"inserted_keys on {connection.dialect.driver} needs an INSERT "
+                                f"{'RETURNING its key' if psycopg else 'without RETURNING'}: {compiled.sql}")
         parameters = [compiled.values(row) for row in rows]
         if not parameters:
             return []
         cursor = _cursor(connection)
         try:
-            if connection.dialect.driver == "psycopg":
+            if psycopg:
                 cursor.executemany(compiled.sql, parameters, returning=True)
-                return [compiled.rows(result.fetchall()) for result in cursor.results()]
-            return [compiled.rows(cursor.execute(compiled.sql, values).fetchall()) for values in parameters]
+                return [row[0] if row else None for row in (result.fetchone() for result in cursor.results())]
+            keys = []
+            for values in parameters:
+                cursor.execute(compiled.sql, values)
+                keys.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+            return keys
         except connection.dialect.loaded_dbapi.Error as error:
             raise _wrapped(connection, compiled.sql, parameters, error) from error
         finally:

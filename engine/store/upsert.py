@@ -12,14 +12,18 @@ def _insert(table: Table, dialect_name: str):
     return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
-def insert_unless_present_statement(table: Table, dialect_name: str):
+def insert_unless_present_statement(table: Table, dialect_name: str, returning: bool = True):
     """INSERT that skips a row colliding with a unique key, RETURNING the primary key of each row inserted.
 
     RETURNING rather than rowcount: psycopg reports -1 for an INSERT that SQLAlchemy ran with
-    implicit RETURNING, so the count would not say whether the row was new.
+    implicit RETURNING, so the count would not say whether the row was new. Without it
+    (`returning=False`) for `Prepared.inserted_keys` on SQLite, which reads the key from the cursor.
     """
+    statement = _insert(table, dialect_name).on_conflict_do_nothing()
+    if not returning:
+        return statement
     [key] = table.primary_key.columns
-    return _insert(table, dialect_name).on_conflict_do_nothing().returning(key)
+    return statement.returning(key)
 
 
 def insert_unless_present(connection: Connection, table: Table, values: dict | list[dict]) -> list:

@@ -78,24 +78,35 @@ def test_update_returning_gives_processed_rows_and_counts(database):
         assert count.run(connection, {"status": "suspended"}) == 1
 
 
-def test_rows_each_gives_every_runs_own_rows_in_order(database):
-    """One run per row (one round trip on psycopg): a run that matched nothing gives [], and a run
-    sees what the runs before it wrote, as separate executions would."""
+def test_inserted_keys_give_each_runs_new_key_in_order(database):
+    """One run per row (one round trip on psycopg): a row skipped on a unique key gives None, and a
+    run sees what the runs before it wrote, as separate executions would."""
+    from engine.store.upsert import insert_unless_present_statement
+
     at = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
-    insert_new = Prepared(subscribers.insert().returning(s.msisdn, s.created_at), keys=INSERT.keys)
     with database.begin() as connection:
-        INSERT.run_many(connection, [_row("+447400000041", at), _row("+447400000042", at)])
-        got = SUSPEND.rows_each(connection, [{"msisdn": "+447400000042"}, {"msisdn": "+447400000049"},
-                                             {"msisdn": "+447400000041"}, {"msisdn": "+447400000042"}])
+        insert_new = Prepared(insert_unless_present_statement(
+            subscribers, connection.dialect.name, returning=connection.dialect.name != "sqlite"), keys=INSERT.keys)
+        INSERT.run_many(connection, [_row("+447400000041", at)])
+        keys = insert_new.inserted_keys(connection, [_row("+447400000042", at), _row("+447400000041", at),
+                                                     _row("+447400000043", at), _row("+447400000042", at)])
         ids = dict(connection.execute(select(s.msisdn, s.id)).all())
-        made = insert_new.rows_each(connection, [_row("+447400000043", at), _row("+447400000044", at)])
-        assert SUSPEND.rows_each(connection, []) == []
-    assert [[row[0] for row in rows] for rows in got] == [[ids["+447400000042"]], [], [ids["+447400000041"]],
-                                                          [ids["+447400000042"]]]
-    assert all(rows[0][1].tzinfo == timezone.utc for rows in got if rows)
-    assert made == [[("+447400000043", at)], [("+447400000044", at)]]
-    with database.begin() as connection, pytest.raises(IntegrityError):
-        insert_new.rows_each(connection, [_row("+447400000045", at), _row("+447400000045", at)])
+        assert insert_new.inserted_keys(connection, []) == []
+    assert keys == [ids["+447400000042"], None, ids["+447400000043"], None]
+    assert len(set(ids.values())) == 3
+
+
+def test_inserted_keys_refuse_the_other_drivers_statement(database):
+    """psycopg reads the key from RETURNING, sqlite3 from the cursor: the wrong form is a clear error."""
+    from engine.store.upsert import insert_unless_present_statement
+
+    at = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
+    with database.begin() as connection:
+        wrong = Prepared(insert_unless_present_statement(
+            subscribers, connection.dialect.name, returning=connection.dialect.name == "sqlite"), keys=INSERT.keys)
+        with pytest.raises(ArgumentError, match="inserted_keys on"):
+            wrong.inserted_keys(connection, [_row("+447400000046", at)])
+        assert connection.execute(select(s.id).where(s.msisdn == "+447400000046")).first() is None
 
 
 def test_returning_added_to_a_compiled_statement_is_refused(database):
@@ -181,8 +192,10 @@ def test_the_same_instant_twice_and_then_another_are_each_stored_right(database)
 def test_a_batchs_instants_are_converted_once_across_statements(database, monkeypatch):
     """An MO batch binds each message's `now` in the rules, then all of them again in the reply
     insert and the handled update: each instant is converted once, and stored right every time."""
+    from engine.store import prepared
     from engine.store.types import UtcDateTime
 
+    monkeypatch.setattr(prepared, "_CONVERSIONS", {})  # what earlier tests left may fill it meanwhile
     conversions = []
     standard = UtcDateTime.bind_processor
 
