@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Integer, bindparam, delete, func, select, update
 
@@ -27,8 +27,7 @@ from engine.store.schema import mo_messages, mo_parts
 from engine.store.upsert import insert_unless_present, insert_unless_present_statement
 
 
-@dataclass(frozen=True)
-class ReceivedMessage:
+class ReceivedMessage(NamedTuple):
     id: int
     kind: str
     source: str

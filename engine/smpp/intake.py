@@ -14,8 +14,7 @@ link, the SMSC has no reason to redeliver it, so the inbox stores the second as 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from engine.smpp.encoding import decode_short_message
 from engine.smpp.reassembly import IncomingPart, MalformedUdh, concatenation_info, strip_udh
@@ -24,13 +23,11 @@ from engine.smpp.receipts import DeliveryReceipt, is_delivery_receipt, parse_rec
 DEFAULT_DEDUPE_WINDOW_SECONDS = 600
 
 
-@dataclass(frozen=True)
-class ReceiptArrived:
+class ReceiptArrived(NamedTuple):
     receipt: DeliveryReceipt
 
 
-@dataclass(frozen=True)
-class SmsArrived:
+class SmsArrived(NamedTuple):
     source: str
     destination: str
     text: str
@@ -38,8 +35,7 @@ class SmsArrived:
     digest: str
 
 
-@dataclass(frozen=True)
-class PartArrived:
+class PartArrived(NamedTuple):
     source: str
     destination: str
     reference: int
@@ -50,8 +46,7 @@ class PartArrived:
     digest: str
 
 
-@dataclass(frozen=True)
-class UssdArrived:
+class UssdArrived(NamedTuple):
     source: str
     destination: str
     text: str
@@ -61,8 +56,7 @@ class UssdArrived:
     digest: str
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     reason: str
 
 

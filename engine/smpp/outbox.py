@@ -21,9 +21,8 @@ reaches another node, stays unmatched until the next pass.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from sqlalchemy import Connection, Integer, bindparam, case, func, select, update
 
@@ -42,8 +41,7 @@ MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
 RECEIPT_MATCH_HORIZON = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
+class OutgoingMessage(NamedTuple):
     """A message the engine wants a phone to receive. `not_before` holds it (quiet hours)."""
 
     destination: str
@@ -56,8 +54,7 @@ class OutgoingMessage:
     user_message_reference: int | None = None  # a USSD reply echoes the indication's (gateways match by it)
 
 
-@dataclass(frozen=True)
-class ClaimedPart:
+class ClaimedPart(NamedTuple):
     id: int
     destination: str
     source: str

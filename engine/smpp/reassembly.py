@@ -155,6 +155,8 @@ def concatenation_info(part: IncomingPart) -> ConcatenationInfo | None:
             if info is not None:
                 return info
     tlvs = part.tlvs
+    if "sar_msg_ref_num" not in tlvs:
+        return None  # a message in one part, nearly every MO: no exception raised and caught for it
     try:
         reference = int(tlvs["sar_msg_ref_num"])  # type: ignore[call-overload]
         total = int(tlvs["sar_total_segments"])  # type: ignore[call-overload]

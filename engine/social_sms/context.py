@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from engine.config.engine_file import OperatorSection
 from engine.social_sms.catalogue import Catalogue
@@ -45,8 +45,7 @@ class SocialContext:
         return msisdn in self.operator.operator_numbers
 
 
-@dataclass(frozen=True)
-class Ports:
+class Ports(NamedTuple):
     repo: SocialRepository
     outbox: Outbox
     provisioning: Provisioning
@@ -61,8 +60,7 @@ class Reply:
     params: Mapping[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     recipient: str
     text: str
     message_class: MessageClass

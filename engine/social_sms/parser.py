@@ -8,15 +8,14 @@ may be a post or a direct message: emoji and accents pass through untouched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.social_sms.catalogue import SINGLE_WORD_COMMANDS, Catalogue, normalise_keyword
 
 _FIRST_WORD = re.compile(r"^[\W_]*([^\W_]+)(.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class ParsedSms:
+class ParsedSms(NamedTuple):
     command: str | None  # None: not a command (free text, or a keyword used wrongly)
     keyword: str  # the first word, normalised ("ARRET"); "" for an empty message
     language: str | None  # the language the keyword belongs to, when only one

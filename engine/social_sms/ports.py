@@ -87,8 +87,7 @@ class Gift:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class ThrottleState:
+class ThrottleState(NamedTuple):
     """A token bucket, in thousandths of a token so the arithmetic stays in integers."""
 
     milli_tokens: int

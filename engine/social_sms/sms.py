@@ -10,8 +10,8 @@ Order of checks, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from engine.numbers import sender_msisdn
 from engine.social_sms import actions
@@ -22,8 +22,7 @@ from engine.social_sms.timing import require_utc, take_token
 OPEN_COMMANDS = frozenset({"join", "help", "stop", "causepost"})  # answered before JOIN; CAUSEPOST checks its own sender
 
 
-@dataclass(frozen=True)
-class SmsResult:
+class SmsResult(NamedTuple):
     status: str  # "handled", "ignored" (bad or blocked sender), "throttled"
     command: str | None = None
     messages: tuple[Outgoing, ...] = ()  # replies first, then DMs; fan-out went to the outbox
