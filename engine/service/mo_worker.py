@@ -131,7 +131,16 @@ class MoWorker:
         links have read and answered what arrived meanwhile. Draining a backlog batch after batch
         left the SMSC's deliver_sm and enquire_link unanswered for as long (seconds, for the backlog
         of an outage)."""
-        if self._one_batch() >= self.batch:
+        try:
+            handled = self._one_batch()
+        except Exception:
+            # The database itself failed (gone, locked past its timeout): the batch rolled back and
+            # its messages stay `received`. Raised into the poller, this stopped it for good and the
+            # engine handled nothing more until restarted; the next poll tries again instead.
+            log.exception("MO batch failed; the messages stay received and the next poll (in %s s) tries again",
+                          self.idle_poll)
+            return
+        if handled >= self.batch:
             self.wake()
 
     def work(self) -> int:

@@ -190,8 +190,15 @@ class MtDispatcher:
 
     def _claim(self, limit: int) -> None:
         now = self.utc_now()
-        with self.database.begin() as connection:
-            claimed = self.outbox.claim(connection, self.node, limit, now)
+        try:
+            with self.database.begin() as connection:
+                claimed = self.outbox.claim(connection, self.node, limit, now)
+        except Exception:
+            # The database failed: nothing was claimed. Raised into the poller, this stopped it for
+            # good; the next poll or wake tries again, and what is ready already is still sent.
+            log.exception("outbox: could not claim parts to send; the next poll (in %s s) tries again", self.idle_poll)
+            self._outbox_may_have_more = True
+            return
         self._outbox_may_have_more = len(claimed) >= limit
         self._ready.extend(claimed)
 

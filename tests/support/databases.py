@@ -74,3 +74,23 @@ class BackendRegistry:
             else:
                 parts.append(f"{name}: not used")
         return "database backends: " + "; ".join(parts)
+
+
+class FailingBegins:
+    """An engine whose next `failures` transactions fail to begin, as when the database server
+    restarts or SQLite stays locked past its busy timeout; then the engine itself again."""
+
+    def __init__(self, engine, failures: int = 0):
+        self.engine = engine
+        self.failures = failures
+
+    def begin(self):
+        from sqlalchemy.exc import OperationalError
+
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("BEGIN", {}, ConnectionError("server closed the connection unexpectedly"))
+        return self.engine.begin()
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)

@@ -336,3 +336,30 @@ class _SendingLink(_Link):
 
     def submit(self, ref, params):
         self.submitted.append((ref, params))
+
+
+def test_the_dispatcher_goes_on_after_the_database_failed_a_claim(database, caplog):
+    """A claim whose transaction cannot begin claims nothing and is tried again at the next poll;
+    raised into the poller, it had stopped sending until the engine restarted."""
+    from twisted.internet.task import Clock
+
+    from engine.smpp.dispatcher import MtDispatcher
+    from tests.support.databases import FailingBegins
+
+    outbox = Outbox("767")
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    flaky = FailingBegins(database)
+    dispatcher = MtDispatcher(clock, flaky, outbox, "node-1", idle_poll=5)
+    link = _SendingLink()
+    dispatcher.add_link(link)
+    dispatcher.start()
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage("+447400000001", "m1")], NOW)
+    flaky.failures = 1
+    dispatcher.wake()
+    clock.advance(0)
+    assert link.submitted == [] and "could not claim parts" in caplog.text
+    clock.advance(5)  # the next poll
+    assert [params["destination_addr"] for _ref, params in link.submitted] == ["447400000001"]
+    dispatcher.stop()

@@ -250,3 +250,34 @@ def test_a_backlog_is_handled_one_batch_per_reactor_pass(database):
         inbox.store_all(connection, [(intake.SmsArrived(f"+4475000{n:05d}", "767", f"u{n}", 0, f"drain-{n}"), "host-a")
                                      for n in range(70)], NOW)
     assert worker.work() == 70  # called directly (tests, tools), it still drains everything
+
+
+def test_the_worker_goes_on_polling_after_the_database_failed_a_batch(database, caplog):
+    """A batch whose transaction cannot begin leaves its messages received and is tried again at
+    the next poll; raised into the poller, it had stopped the worker until the engine restarted."""
+    from tests.support.databases import FailingBegins
+
+    handled = []
+    clock = Clock()
+    flaky = FailingBegins(database)
+    inbox = Inbox()
+    worker = MoWorker(clock, flaky, inbox, Outbox("767"), {"sms": lambda c, m, now: handled.append(m.text) or []},
+                      "node-1", idle_poll=5, utc_now=lambda: NOW)
+    worker.start()
+    with database.begin() as connection:
+        inbox.store(connection, intake.SmsArrived(ANN, "767", "BILL", 0, "flaky-1"), "host-a", NOW)
+    flaky.failures = 1
+    worker.wake()
+    clock.advance(0)
+    assert handled == [] and "MO batch failed" in caplog.text
+    with database.connect() as connection:
+        assert connection.execute(select(mo_messages.c.state)).scalars().all() == ["received"]
+    clock.advance(5)  # the next poll
+    assert handled == ["BILL"]
+    worker.wake()  # and wakes work again
+    with database.begin() as connection:
+        inbox.store(connection, intake.SmsArrived(BOB, "767", "HELP", 0, "flaky-2"), "host-a", NOW)
+    worker.wake()
+    clock.advance(1)
+    assert handled == ["BILL", "HELP"]
+    worker.stop()
