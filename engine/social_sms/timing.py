@@ -13,6 +13,8 @@ from engine.social_sms.settings import QuietHoursSection
 
 
 def require_utc(now: datetime) -> datetime:
+    if now.tzinfo is timezone.utc:  # the engine's clocks: every rule asks, several times per message
+        return now
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"{now!r} is a naive datetime (expected an aware UTC time)")
     return now.astimezone(timezone.utc)
