@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from engine.cli import context
 from engine.store import migrate
 from engine.store.database import redacted
@@ -22,8 +24,12 @@ def register(commands, common) -> None:
 def upgrade_database(args) -> int:
     config = context.load(args)
     engine = context.database(config)
-    before, after = migrate.upgrade(engine)
     where = redacted(engine.url)
+    try:
+        before, after = migrate.upgrade(engine)
+    except migrate.UpgradeRefused as error:
+        print(f"{where}: upgrade refused, nothing changed: {error}", file=sys.stderr)
+        return 2
     if before == after:
         print(f"{where}: already at schema revision {after}; nothing changed")
     else:

@@ -18,6 +18,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
+class UpgradeRefused(RuntimeError):
+    """The upgrade was rolled back: the database stays at its revision; the message says why."""
+
+
 def _alembic_config(connection) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -77,7 +81,10 @@ def _refuse_broken_references(connection: Connection) -> None:
         return
     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:
-        raise RuntimeError(f"the migration would leave {len(broken)} row(s) pointing at missing rows, first: {broken[0]}")
+        table, row_id, parent, _key = broken[0]
+        raise UpgradeRefused(
+            f"{len(broken)} row(s) point at rows that do not exist, the first {table} row {row_id} at a missing "
+            f"{parent} row (PRAGMA foreign_key_check lists them); repair or remove them, then upgrade again")
 
 
 def new_revision(engine: Engine, message: str) -> None:

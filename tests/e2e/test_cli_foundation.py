@@ -91,3 +91,32 @@ def test_db_upgrade_with_json_logs_keeps_stdout_for_the_result(tmp_path):
     entries = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(entry["logger"] == "engine.store.migrate" and "upgraded" in entry["message"] for entry in entries)
     assert "upgraded schema from empty" in result.stdout
+
+
+def test_db_upgrade_refuses_clearly_to_leave_rows_pointing_at_nothing(tmp_path):
+    """An upgrade that would keep a reply pointing at a missing MO is rolled back: exit 2, the
+    table and row named, and the database still at its revision."""
+    from datetime import datetime, timezone
+
+    from engine.store.database import make_engine
+    from engine.store.migrate import current_revision, upgrade
+    from engine.store.schema import mt_messages
+
+    copy_project_config(tmp_path)
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0007")
+    now = datetime.now(timezone.utc)
+    with engine.connect() as connection:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute(mt_messages.insert().values(
+            destination_addr="+447400123451", source_addr="767", text="hi", message_class="reply",
+            short_message=b"hi", data_coding=0, not_before=now, created_at=now, state="queued", reply_to_mo_id=42))
+        connection.commit()
+    engine.dispose()
+    result = run_tpo("db", "upgrade", cwd=tmp_path, env={"TPO_DATABASE_URL": url})
+    assert result.returncode == 2
+    assert "upgrade refused, nothing changed" in result.stderr
+    assert "the first mt_messages row 1 at a missing mo_messages row" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert current_revision(make_engine(url)) == "0007"

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from engine.store.database import make_engine
-from engine.store.migrate import current_revision, head_revision, upgrade
+from engine.store.migrate import UpgradeRefused, current_revision, head_revision, upgrade
 from engine.store.schema import metadata, subscribers
 
 
@@ -172,7 +172,7 @@ def test_sqlite_upgrade_refuses_to_leave_rows_pointing_at_nothing(tmp_path):
             short_message=b"hi", data_coding=0, not_before=now, created_at=now, state="queued", reply_to_mo_id=999))
         connection.commit()
         raw.execute("PRAGMA foreign_keys=ON")
-    with pytest.raises(RuntimeError, match="pointing at missing rows"):
+    with pytest.raises(UpgradeRefused, match="the first mt_messages row 1 at a missing mo_messages row"):
         upgrade(engine)
     assert current_revision(engine) == "0007"
     assert not _is_comparisons(_text_checks(engine, "mo_messages")["ck_mo_messages_state_known"])
