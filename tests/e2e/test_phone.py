@@ -163,6 +163,10 @@ class Terminal:
 
         def take_terminal() -> None:  # runs in the child after setsid, with fd 0 on the slave
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # As in a terminal's own session, ^C interrupts: a suite started in the background by a
+            # shell without job control (`make test &`) ignores SIGINT, the phone would inherit
+            # that, and Python then installs no KeyboardInterrupt for it.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
         self.process = subprocess.Popen(
             [*TPO, "phone", *args], stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
