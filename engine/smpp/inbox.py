@@ -24,7 +24,7 @@ from engine.smpp import intake
 from engine.smpp.reassembly import IncomingPart, Reassembler
 from engine.store.prepared import Prepared
 from engine.store.schema import mo_messages, mo_parts
-from engine.store.upsert import insert_unless_present, insert_unless_present_statement
+from engine.store.upsert import insert_unless_present, insert_unless_present_keyed_statement
 
 
 class ReceivedMessage(NamedTuple):
@@ -50,14 +50,14 @@ _RECEIVED_COLUMNS = (
 # The statements of every MO, built once and run on the driver's cursor (engine/store/prepared.py):
 # SQLAlchemy's per-execute bookkeeping cost more than the database took to run them
 # (benchmarks/mo_commands.py).
-# The insert is `insert_unless_present_statement`'s, per dialect; a message's values are completed
+# The insert is `insert_unless_present_keyed_statement`'s, per dialect; a message's values are completed
 # with the columns' server defaults (`_MESSAGE_DEFAULTS`, `_received_row`), so every row has every key.
 _MESSAGE_DEFAULTS = {"data_coding": 0, "complete": True, "ussd_service_op": None, "its_session_info": None,
                      "user_message_reference": None, "bind_name": None}
 _MESSAGE_KEYS = ("kind", "source_addr", "destination_addr", "text", "dedupe_key", "state", "received_at",
                  *_MESSAGE_DEFAULTS)
-_INSERT_MESSAGE = {name: Prepared(insert_unless_present_statement(mo_messages, name, returning=name != "sqlite"),
-                            keys=_MESSAGE_KEYS) for name in ("sqlite", "postgresql")}  # Prepared.inserted_keys
+_INSERT_MESSAGE = {name: Prepared(insert_unless_present_keyed_statement(mo_messages, name), keys=_MESSAGE_KEYS)
+                   for name in ("sqlite", "postgresql")}  # run by Prepared.inserted_keys
 _SEEN = Prepared(select(mo_messages.c.dedupe_key).where(mo_messages.c.dedupe_key.in_(bindparam("keys", expanding=True))))
 
 

@@ -45,9 +45,9 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     with engine.connect() as connection, _foreign_keys_checked_at_the_end(connection):
         with connection.begin():
             command.upgrade(_alembic_config(connection), revision)
-            if MigrationContext.configure(connection).get_current_revision() != before:
+            after = MigrationContext.configure(connection).get_current_revision()
+            if after != before:
                 _refuse_broken_references(connection)  # a scan of every reference: only after a change
-    after = current_revision(engine)
     if before != after:
         log.info("database schema upgraded from %s to %s", before or "empty", after)
     return before, after

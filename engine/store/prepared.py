@@ -68,8 +68,9 @@ class _Compiled:
                        in enumerate(self.parameters) if required]
         if "__[POSTCOMPILE_" in self.sql and not self.expanding:
             raise ArgumentError(f"statement renders values at execution time, which Prepared does not: {self.sql}")
+        self.returns = " RETURNING " in self.sql
         returned = list(getattr(statement, "exported_columns", ()))
-        if not returned and " RETURNING " in self.sql:
+        if not returned and self.returns:
             # SQLAlchemy remembers a statement's returned columns when it is first compiled, and a
             # copy made by `.returning()` after that reports none: its values would come back
             # unprocessed (naive datetimes).
@@ -188,9 +189,8 @@ class Prepared:
         compiled = self.compiled(connection)
         if compiled.expanding:
             raise ArgumentError("inserted_keys cannot take expanding parameters (each row would need its own SQL)")
-        returns = " RETURNING " in compiled.sql
         psycopg = connection.dialect.driver == "psycopg"
-        if returns != psycopg:
+        if compiled.returns != psycopg:
             raise ArgumentError(f"inserted_keys on {connection.dialect.driver} needs an INSERT "
                                 f"{'RETURNING its key' if psycopg else 'without RETURNING'}: {compiled.sql}")
         parameters = [compiled.values(row) for row in rows]

@@ -17,13 +17,20 @@ def insert_unless_present_statement(table: Table, dialect_name: str, returning: 
 
     RETURNING rather than rowcount: psycopg reports -1 for an INSERT that SQLAlchemy ran with
     implicit RETURNING, so the count would not say whether the row was new. Without it
-    (`returning=False`) for `Prepared.inserted_keys` on SQLite, which reads the key from the cursor.
+    (`returning=False`) where the key comes from the cursor: `insert_unless_present_keyed_statement`.
     """
     statement = _insert(table, dialect_name).on_conflict_do_nothing()
     if not returning:
         return statement
     [key] = table.primary_key.columns
     return statement.returning(key)
+
+
+def insert_unless_present_keyed_statement(table: Table, dialect_name: str):
+    """`insert_unless_present_statement` as `Prepared.inserted_keys` runs it: RETURNING the key on
+    PostgreSQL, whose pipelined executemany reads it from there; without on SQLite, whose cursor
+    gives it (RETURNING costs SQLite a temporary table per insert)."""
+    return insert_unless_present_statement(table, dialect_name, returning=dialect_name == "postgresql")
 
 
 def insert_unless_present(connection: Connection, table: Table, values: dict | list[dict]) -> list:

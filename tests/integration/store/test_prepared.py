@@ -81,12 +81,12 @@ def test_update_returning_gives_processed_rows_and_counts(database):
 def test_inserted_keys_give_each_runs_new_key_in_order(database):
     """One run per row (one round trip on psycopg): a row skipped on a unique key gives None, and a
     run sees what the runs before it wrote, as separate executions would."""
-    from engine.store.upsert import insert_unless_present_statement
+    from engine.store.upsert import insert_unless_present_keyed_statement
 
     at = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
     with database.begin() as connection:
-        insert_new = Prepared(insert_unless_present_statement(
-            subscribers, connection.dialect.name, returning=connection.dialect.name != "sqlite"), keys=INSERT.keys)
+        insert_new = Prepared(insert_unless_present_keyed_statement(subscribers, connection.dialect.name),
+                              keys=INSERT.keys)
         INSERT.run_many(connection, [_row("+447400000041", at)])
         keys = insert_new.inserted_keys(connection, [_row("+447400000042", at), _row("+447400000041", at),
                                                      _row("+447400000043", at), _row("+447400000042", at)])
