@@ -158,7 +158,7 @@ def ussd_handler(context: SocialContext, menu: UssdMenu, billing_for: BillingFor
                  ports_for: PortsFactory | None = None) -> Handler:
     """The `MoWorker` handler for USSD: `handler(connection, message, now) -> [OutgoingMessage]`.
 
-    `billing_for`, `outbox` and `provisioning` build the same ports as `sms_handler` (wiring.py) on the
+    `billing_for`, `outbox` and `provisioning` build the same ports as `SmsHandler` (wiring.py) on the
     message's connection; `ports_for(connection, now)` replaces that (tests, other stores). The
     session rules come from `menu`'s `[sessions]` (key mode, timeout, release ops, sequence).
     Needs the `causes` table synced from config (`wiring.sync_causes`, run by

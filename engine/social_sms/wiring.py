@@ -1,6 +1,6 @@
 """The social rules on the real database: ports built on one connection, and the MO handler.
 
-`sms_handler(...)` returns the function `MoWorker` calls for each stored SMS, inside the transaction
+`SmsHandler` is what `MoWorker` calls for each stored SMS (or batch of them), inside the transaction
 that marks the message handled. It builds the four ports on that transaction's connection, so the
 rules' state changes, the fan-out MTs, a provisioning request and the replies all commit together
 or not at all (a crash re-handles the message from scratch):
@@ -20,18 +20,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, func, select, update
 
 from engine.hostnet.provisioning import ProvisioningService
+from engine.numbers import sender_msisdn
 from engine.smpp.inbox import ReceivedMessage
 from engine.smpp.outbox import INSERT_PART, OutgoingMessage, Outbox
 from engine.social_sms.context import Outgoing, Ports, SocialContext
 from engine.social_sms.ports import Billing, MessageClass
 from engine.social_sms.settings import CausesFile
 from engine.social_sms.sms import handle_sms
-from engine.social_sms.sql_repository import SqlSocialRepository
+from engine.social_sms.sql_repository import BatchSenders, SqlSocialRepository
 from engine.social_sms.timing import require_utc
 from engine.store.schema import causes, follows, subscribers
 
@@ -99,10 +101,10 @@ BillingFor = Callable[[Connection], Billing]
 
 
 def social_ports(connection: Connection, context: SocialContext, billing_for: BillingFor, outbox: Outbox,
-                 provisioning: ProvisioningService, now: datetime) -> Ports:
-    """The four ports on one connection, for one unit of work at `now`."""
+                 provisioning: ProvisioningService, now: datetime, senders: BatchSenders | None = None) -> Ports:
+    """The four ports on one connection, for one unit of work at `now` (of an MO batch: `senders`)."""
     return Ports(
-        repo=SqlSocialRepository(connection, now, context.operator.time_zone),
+        repo=SqlSocialRepository(connection, now, context.operator.time_zone, senders),
         outbox=OutboxPort(connection, outbox, now),
         provisioning=ProvisioningPort(connection, provisioning, now),
         billing=billing_for(connection),
@@ -205,28 +207,44 @@ def to_outgoing(message: Outgoing, mo_id: int) -> OutgoingMessage:
     )
 
 
-def sms_handler(context: SocialContext, billing_for: BillingFor, outbox: Outbox,
-                provisioning: ProvisioningService | None = None) -> Handler:
-    """The `MoWorker` handler for SMS: `handler(connection, message, now) -> [OutgoingMessage]`.
+class SmsHandler:
+    """The `MoWorker` handler for SMS: `handler(connection, message, now) -> [OutgoingMessage]`, and
+    `handler.batch(connection, messages)` for a batch of them (see `MoWorker`): the senders' flood
+    buckets and rows read once for the batch, the buckets written back once (`BatchSenders`).
 
     `outbox` is the same smpp Outbox the worker enqueues replies with (one reference counter for
     long messages); fan-out goes through it directly, replies and DMs are returned to the worker.
     """
-    service = provisioning or ProvisioningService()
 
-    def handle(connection: Connection, message: ReceivedMessage, now: datetime) -> list[OutgoingMessage]:
-        ports = social_ports(connection, context, billing_for, outbox, service, now)
-        result = handle_sms(context, ports, message.source, message.text, now)
+    def __init__(self, context: SocialContext, billing_for: BillingFor, outbox: Outbox,
+                 provisioning: ProvisioningService | None = None):
+        self.context = context
+        self.billing_for = billing_for
+        self.outbox = outbox
+        self.provisioning = provisioning or ProvisioningService()
+
+    def __call__(self, connection: Connection, message: ReceivedMessage, now: datetime,
+                 senders: BatchSenders | None = None) -> list[OutgoingMessage]:
+        ports = social_ports(connection, self.context, self.billing_for, self.outbox, self.provisioning, now, senders)
+        result = handle_sms(self.context, ports, message.source, message.text, now)
         if result.status != "handled":
             log.info("SMS %d from %s %s (%s)", message.id, message.source, result.status, result.command or "-")
         return [to_outgoing(outgoing, message.id) for outgoing in result.messages]
 
-    return handle
+    @contextmanager
+    def batch(self, connection: Connection, messages: list[ReceivedMessage]) -> Iterator[Handler]:
+        """The handler for each message of `messages`, in this transaction; the buckets are written
+        when the batch ends without an error (with one, the caller rolls the batch back)."""
+        region = self.context.operator.default_region
+        senders = BatchSenders(connection, (msisdn for msisdn in (sender_msisdn(message.source, region)
+                                                                  for message in messages) if msisdn is not None))
+        yield lambda connection, message, now: self(connection, message, now, senders)
+        senders.write(connection)
 
 
 def prepare_sms_handler(database: Engine, context: SocialContext, billing_for: BillingFor, outbox: Outbox, now: datetime,
-                        provisioning: ProvisioningService | None = None) -> Handler:
+                        provisioning: ProvisioningService | None = None) -> SmsHandler:
     """Setup at start: sync the causes table from config (its own transaction), then the handler."""
     with database.begin() as connection:
         sync_causes(connection, context.causes, now, context.catalogue.default_language)
-    return sms_handler(context, billing_for, outbox, provisioning)
+    return SmsHandler(context, billing_for, outbox, provisioning)

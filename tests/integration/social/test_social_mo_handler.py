@@ -16,9 +16,11 @@ from engine.smpp.inbox import Inbox
 from engine.smpp.outbox import Outbox
 from engine.social_sms.memory_repository import FixedBilling
 from engine.social_sms.ports import BillPreview
-from engine.social_sms.testing import make_context
+from engine.social_sms.settings import FloodSection
+from engine.social_sms.testing import make_context, sample_social
 from engine.social_sms.wiring import prepare_sms_handler
-from engine.store.schema import causes, follows, gifts, mo_messages, mt_messages, pending_gives, provisioning_requests, subscribers
+from engine.store.schema import (causes, follows, gifts, mo_messages, mt_messages, pending_gives, provisioning_requests,
+                                 sms_throttles, subscribers)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)  # 12:00 in London and 13:00 in Paris: not quiet
 ANN, BOB, DAN, ZOE = "+447400000001", "+447400000002", "+447400000004", "+447400000009"
@@ -28,13 +30,13 @@ CAT = "+33612345678"  # another network, in France: a social member on Paris tim
 class Phones:
     """Texts from phones to the short code, through the same store and worker as the engine."""
 
-    def __init__(self, database):
+    def __init__(self, database, context=None, billing=None):
         self.database = database
         self.now = NOW
         self.inbox = Inbox()
         outbox = Outbox("767")
-        billing = FixedBilling({ANN: BillPreview("2026-11", 1234, 600, 3, 1_500_000)}, period="2026-11")
-        handler = prepare_sms_handler(database, make_context(), lambda connection: billing, outbox, NOW)
+        billing = billing or FixedBilling({ANN: BillPreview("2026-11", 1234, 600, 3, 1_500_000)}, period="2026-11")
+        handler = prepare_sms_handler(database, context or make_context(), lambda connection: billing, outbox, NOW)
         self.worker = MoWorker(Clock(), database, self.inbox, outbox, {"sms": handler}, "node-1",
                                utc_now=lambda: self.now)
         self._digests = count()
@@ -52,6 +54,24 @@ class Phones:
             return list(connection.execute(
                 select(mt_messages.c.text).where(mt_messages.c.reply_to_mo_id == mo_id, mt_messages.c.message_class == "reply")
                 .order_by(mt_messages.c.id)).scalars())
+
+    def text_together(self, texts: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+        """Several SMS stored in one transaction and handled in one batch; per MO, its state and
+        the replies it got, in the order given."""
+        arrivals = [(intake.SmsArrived(sender, "767", body, 0, f"test-{next(self._digests)}"), "host-a")
+                    for sender, body in texts]
+        with self.database.begin() as connection:
+            ids = self.inbox.store_all(connection, arrivals, self.now)
+        assert self.worker._one_batch() == len(texts)
+        with self.database.connect() as connection:
+            return [(connection.execute(select(mo_messages.c.state).where(mo_messages.c.id == mo_id)).scalar_one(),
+                     list(connection.execute(select(mt_messages.c.text).where(mt_messages.c.reply_to_mo_id == mo_id)
+                                             .order_by(mt_messages.c.id)).scalars()))
+                    for mo_id in ids]
+
+    def buckets(self) -> dict[str, int]:
+        with self.database.connect() as connection:
+            return dict(connection.execute(select(sms_throttles.c.msisdn, sms_throttles.c.milli_tokens)).all())
 
     def mts(self, message_class: str, since_id: int = 0) -> list[tuple]:
         with self.database.connect() as connection:
@@ -153,6 +173,56 @@ def test_unknown_sender_and_unparsable_numbers_change_nothing(phones):
 
 def test_setup_syncs_the_causes_table(phones):
     assert {row.code: row.active for row in phones.row(causes)} == {"water": True, "foodbank": True, "climate": True}
+
+
+def test_a_senders_messages_in_one_batch_each_see_what_the_one_before_changed(phones):
+    """The batch reads its senders' rows once (BatchSenders); a sender's later messages must still
+    see the cause, handle, language and membership its earlier ones set."""
+    phones.text(ANN, "JOIN ann")
+    results = phones.text_together([(ANN, "CAUSE water"), (BOB, "HELP"), (ANN, "MYCAUSE"), (BOB, "JOIN bob"),
+                                    (ANN, "NAME anne"), (BOB, "WHOIS anne"), (ANN, "LANG FR"), (ANN, "MYCAUSE")])
+    replies = [texts for _state, texts in results]
+    assert [state for state, _texts in results] == ["handled"] * 8
+    assert replies[0][0].startswith("Thank you! 10% of your bill now goes to Clean Water Fund")
+    assert "Clean Water Fund" in replies[2][0]
+    assert "being activated" in replies[3][0]
+    assert replies[4] == ["Your name is now @anne."]
+    assert "@anne" in replies[5][0]  # BOB, a member by then, sees the handle ANN's message set
+    assert "Eau" in replies[7][0]  # in French: the cause's French name
+    [ann] = phones.row(subscribers, subscribers.c.msisdn == ANN)
+    assert (ann.cause_code, ann.handle, ann.language) == ("water", "anne", "fr")
+
+
+def test_a_flood_inside_one_batch_is_throttled_as_one_message_at_a_time_would_be(database):
+    """The buckets are the batch's own from its first message: five of one number in one batch
+    spend one bucket of three, the last two are throttled (no reply), and each bucket is written
+    once, with what is left."""
+    phones = Phones(database, make_context(sample_social(flood=FloodSection(burst=3, per_minute=1))))
+    phones.text(BOB, "HELP")  # BOB's bucket exists before the batch; ANN's does not
+    results = phones.text_together([(ANN, "HELP"), (BOB, "HELP")] + [(ANN, "HELP")] * 4)
+    assert [len(texts) for _state, texts in results] == [1, 1, 1, 1, 0, 0]
+    assert {state for state, _texts in results} == {"handled"}
+    assert phones.buckets() == {ANN: 0, BOB: 1000}
+    [(_state, texts)] = phones.text_together([(ANN, "HELP")])
+    assert texts == []  # still empty in the next batch: what the batch spent was stored
+
+
+class BillingThatFails(FixedBilling):
+    def preview(self, msisdn, now):
+        if msisdn == BOB:
+            raise RuntimeError("rating is down")
+        return super().preview(msisdn, now)
+
+
+def test_a_batch_that_fails_spends_no_bucket_twice_and_a_failed_message_none(database):
+    """A message that raises rolls the batch back, buckets and all, and the messages are handled
+    again one savepoint each: the others spend their tokens once, the failed one spends none."""
+    phones = Phones(database, make_context(sample_social(flood=FloodSection(burst=5, per_minute=1))),
+                    BillingThatFails(period="2026-11"))
+    phones.text_together([(ANN, "JOIN ann"), (BOB, "JOIN bob")])
+    results = phones.text_together([(ANN, "HELP"), (BOB, "BILL"), (ANN, "BILL"), (DAN, "HELP")])
+    assert [state for state, _texts in results] == ["handled", "failed", "handled", "handled"]
+    assert phones.buckets() == {ANN: 2000, BOB: 4000, DAN: 4000}
 
 
 def test_a_batch_is_handled_sender_by_sender_in_the_order_each_sent(database):

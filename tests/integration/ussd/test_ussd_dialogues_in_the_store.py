@@ -30,7 +30,7 @@ from engine.social_sms.sql_repository import SqlSocialRepository
 from engine.social_sms.testing import make_context
 from engine.social_sms.ussd_menu import UssdFile, UssdMenu
 from engine.social_sms.ussd_store import expire_ussd_sessions, open_sessions_count, ussd_handler
-from engine.social_sms.wiring import sms_handler, sync_causes
+from engine.social_sms.wiring import SmsHandler, sync_causes
 from engine.store.schema import gifts, mo_messages, mt_messages, ussd_sessions
 
 PROJECT_USSD = Path(__file__).resolve().parents[3] / "config" / "ussd.toml"
@@ -77,7 +77,7 @@ class Engine:
         self.inbox = Inbox()
         handlers = {
             "ussd": ussd_handler(self.context, self.menu, lambda connection: self.billing, outbox),
-            "sms": sms_handler(self.context, lambda connection: self.billing, outbox),
+            "sms": SmsHandler(self.context, lambda connection: self.billing, outbox),
         }
         self.worker = MoWorker(Clock(), database, self.inbox, outbox, handlers, "node-a", utc_now=lambda: self.now)
         with database.begin() as connection:
