@@ -92,7 +92,7 @@ def child(commands: int, senders: int, warm: int) -> None:
                 sender, text = mix.text(run, index)
                 digest = f"{run}-{index}".ljust(48, "x")
                 arrivals.append((intake.SmsArrived(str(FIRST_SENDER + sender), "7777", text, 0, digest), "bench"))
-            with database.engine.begin() as connection:
+            with service.receiver.database.begin() as connection:  # as the receiver stores a read's MOs
                 service.inbox.store_all(connection, arrivals, now)
             handled += service.worker._one_batch()
             for ref in list(link.outstanding):

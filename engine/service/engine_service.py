@@ -27,6 +27,7 @@ from engine.smpp.inbox import Inbox
 from engine.smpp.link import BindLink
 from engine.smpp.outbox import Outbox
 from engine.smpp.receiver import MoReceiver
+from engine.store.held import HeldConnection
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,14 @@ class EngineService:
             parts = parts(self)
         retry = RetryPolicy(smpp.retry_first_seconds, smpp.retry_max_seconds, smpp.retry_max_attempts,
                             smpp.throttle_pause_seconds)
-        self.dispatcher = MtDispatcher(reactor, database, self.outbox, self.node, retry=retry, metrics=self.metrics,
+        # The three that run a transaction at every MO and MT share one kept connection: their
+        # transactions follow one another on the reactor thread (engine/store/held.py).
+        self.hot_transactions = HeldConnection(database)
+        self.dispatcher = MtDispatcher(reactor, self.hot_transactions, self.outbox, self.node, retry=retry, metrics=self.metrics,
                                        utc_now=self.utc_now)
-        self.worker = MoWorker(reactor, database, self.inbox, self.outbox, parts.handlers, self.node,
+        self.worker = MoWorker(reactor, self.hot_transactions, self.inbox, self.outbox, parts.handlers, self.node,
                                sender=self.dispatcher, utc_now=self.utc_now)
-        self.receiver = MoReceiver(reactor, database, self.inbox, self.outbox, before_receipts=self.dispatcher.flush,
+        self.receiver = MoReceiver(reactor, self.hot_transactions, self.inbox, self.outbox, before_receipts=self.dispatcher.flush,
                                    part_for_receipt=self.dispatcher.part_for_receipt,
                                    on_messages=self.worker.wake, metrics=self.metrics, utc_now=self.utc_now)
         listener = LinkEvents(self.dispatcher, self.receiver)
@@ -202,4 +206,5 @@ class EngineService:
         yield defer.DeferredList([link.stop() for link in self.links])
         if self.http_port is not None:
             yield self.http_port.stopListening()
+        self.hot_transactions.release()
         log.info("engine %s stopped", self.node)

@@ -42,13 +42,14 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Callable, ContextManager, Iterator, Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twisted.internet import task
 
 from engine.smpp.dispatcher import Claim
 from engine.smpp.inbox import Inbox, ReceivedMessage
 from engine.smpp.outbox import OutgoingMessage, Outbox
+from engine.store.held import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class _NoSender:
 
 class MoWorker:
     def __init__(
-        self, reactor, database: Engine, inbox: Inbox, outbox: Outbox, handlers: dict[str, MessageHandler], node: str,
+        self, reactor, database: Transactions, inbox: Inbox, outbox: Outbox, handlers: dict[str, MessageHandler], node: str,
         *, sender: Sender | None = None, batch: int = BATCH_LIMIT, idle_poll: float = 0.25,
         utc_now: Callable[[], datetime] | None = None,
     ):

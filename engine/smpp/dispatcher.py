@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import Engine
 from twisted.internet import defer, task
 
 from engine.smpp.codec import CommandStatus
 from engine.smpp.outbox import ClaimedPart, Outbox
+from engine.store.held import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RetryPolicy:
 
 class MtDispatcher:
     def __init__(
-        self, reactor, database: Engine, outbox: Outbox, node: str, *, retry: RetryPolicy | None = None,
+        self, reactor, database: Transactions, outbox: Outbox, node: str, *, retry: RetryPolicy | None = None,
         claim_batch: int = 512, flush_interval: float = 0.02, idle_poll: float = 0.25, metrics=None,
         utc_now: Callable[[], datetime] | None = None,
     ):

@@ -25,12 +25,12 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import Engine
 
 from engine.smpp import intake
 from engine.smpp.codec import CommandStatus
 from engine.smpp.inbox import Inbox
 from engine.smpp.outbox import Outbox
+from engine.store.held import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ RECEIPT_APPLY_DELAY = 0.05
 
 class MoReceiver:
     def __init__(
-        self, reactor, database: Engine, inbox: Inbox, outbox: Outbox, *,
+        self, reactor, database: Transactions, inbox: Inbox, outbox: Outbox, *,
         before_receipts: Callable[[], None] = lambda: None,
         part_for_receipt: Callable[[str], int | None] = lambda message_id: None,
         on_messages: Callable[[list[int]], None] = lambda ids: None, metrics=None, utc_now: Callable[[], datetime] | None = None,
