@@ -13,7 +13,8 @@ with `--commands`; the difference divided by the count is the cost of one comman
 set-up): the engine built as `tpo run` builds it (`build_engine`, the real rules and bill preview)
 on SQLite in a temporary folder, `--senders` joined subscribers and 2,000 audience members as
 benchmarks/mo_commands.py makes them, then batches of 8 MOs of that benchmark's command mix,
-each batch stored by the inbox in one transaction (as the receiver does per read), handled by the
+each batch stored by the inbox in one transaction on the receiver's connection (as the receiver
+does per read), handled by the
 MO worker in its own (`MoWorker._one_batch`: claim, rules, replies, marks, the dispatcher's claim),
 the replies "submitted" to a link that accepts them at once, and the dispatcher's write-behind
 flushed every 8 batches. Not counted: the SMPP codec, sockets and the reactor (mo_commands.py

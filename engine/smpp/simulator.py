@@ -18,7 +18,8 @@ the engine's own session is tested against; this module only adds what a network
   receive (receiver or transceiver). With none bound they wait in a queue until one binds. A
   deliver_sm whose deliver_sm_resp does not come within `redelivery_delay` is sent again, as real
   SMSCs do, so the engine's duplicate detection can be exercised; a transient error (throttled,
-  queue full, system error) is retried after the same delay; any other error is final.
+  queue full, system error, the ESME's temporary application error) is retried after the same
+  delay; any other error is final.
 * **Faults** (`faults`): throttling, permanent errors per destination, latency, missing responses,
   wrong response sequence numbers, dropped connections, malformed PDUs; `restart()` drops every
   bind and listens again on the same port, keeping or forgetting what it knew.
@@ -110,7 +111,8 @@ USSD_PSSR_RESPONSE = 17    # network's final screen
 USSD_USSR_CONFIRM = 18     # handset's answer to a USSR request
 _USSD_ENDING_OPS = frozenset({USSD_PSSR_RESPONSE})
 
-_TRANSIENT = frozenset({_S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL, _S.ESME_RSYSERR})
+# Refusals of a deliver_sm that a real SMSC retries; ESME_RX_T_APPN is the ESME saying so itself.
+_TRANSIENT = frozenset({_S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL, _S.ESME_RSYSERR, _S.ESME_RX_T_APPN})
 _RECEIVING_STATES = frozenset({State.BOUND_RX, State.BOUND_TRX})
 _MESSAGE_STATES = {state.name.lower(): state for state in MessageState}
 

@@ -2,8 +2,9 @@
 
 from collections import Counter
 
+import pytest
 import pytest_twisted
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from engine.smpp.outbox import OutgoingMessage
 from engine.store.schema import mo_messages, mt_messages
@@ -276,5 +277,32 @@ def test_the_same_text_sent_again_after_its_answer_is_a_new_message(tmp_path, da
         assert phone.inbox == ["echo: BILL", "echo: BILL"]
         with database.connect() as connection:
             assert connection.execute(select(func.count()).select_from(mo_messages)).scalar_one() == 2
+    finally:
+        yield rig.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_database_ending_the_engines_connection_loses_no_mo(tmp_path, database, backend):
+    """PostgreSQL ends the connection the engine keeps between transactions (a restart, an
+    administrator): the next store fails once, the SMSC is asked to deliver again (0x64, temporary),
+    and the message is stored and answered on a fresh connection."""
+    if backend != "postgresql":
+        pytest.skip("only a server ends connections")
+    rig = Rig(tmp_path, database, receipts=False, redelivery_delay=0.2)
+    yield rig.start()
+    try:
+        phone = rig.simulator.handset("+447400900001")
+        yield phone.send_mo("before")
+        yield phone.wait_for_messages(1)
+        kept = rig.engine.hot_transactions._connection.connection.driver_connection.info.backend_pid
+        with database.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept}).scalar() is True
+        yield phone.send_mo("after")
+        yield phone.wait_for_messages(2, timeout=10)
+        assert phone.inbox == ["echo: before", "echo: after"]
+        assert rig.simulator.redeliveries >= 1  # the store that met the ended connection was refused
+        with database.connect() as connection:
+            assert connection.execute(select(mo_messages.c.text, mo_messages.c.state).order_by(mo_messages.c.id)).all() == [
+                ("before", "handled"), ("after", "handled")]
     finally:
         yield rig.stop()
