@@ -25,7 +25,6 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
-
 from engine.smpp import intake
 from engine.smpp.codec import CommandStatus
 from engine.smpp.inbox import Inbox

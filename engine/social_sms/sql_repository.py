@@ -131,8 +131,8 @@ class BatchSenders:
     """The flood buckets and subscriber rows of an MO batch's senders, read in two statements when
     the batch starts, and the buckets the batch spent written back in one executemany when it ends
     (`write`), in the batch's transaction. Every SMS reads its sender's bucket and row and writes the
-    bucket: per message, those two statements were a tenth of the engine's CPU per command, and the
-    bucket's upsert dirtied a page of its own in each commit (benchmarks/RESULTS.md, stop 15).
+    bucket: per message, those two statements were a tenth of the engine's CPU per command at 2,000
+    commands a second (benchmarks/RESULTS.md, stop 15).
 
     A sender's row is handed to the first of its messages only, and dropped if this batch writes it:
     a later message of the same sender reads it afresh, after what the earlier one changed. Its

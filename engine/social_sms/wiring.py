@@ -18,9 +18,10 @@ config and `prepare_sms_handler` runs it before the first message is handled.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from contextlib import contextmanager
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -238,7 +239,7 @@ class SmsHandler:
         region = self.context.operator.default_region
         senders = BatchSenders(connection, (msisdn for msisdn in (sender_msisdn(message.source, region)
                                                                   for message in messages) if msisdn is not None))
-        yield lambda connection, message, now: self(connection, message, now, senders)
+        yield partial(self, senders=senders)
         senders.write(connection)
 
 
