@@ -57,6 +57,33 @@ def test_enqueue_segments_once_and_claims_in_order(database):
         assert [p.destination for p in outbox.claim(connection, "node-2", 10, NOW + timedelta(hours=2))] == ["+447400000003"]
 
 
+def test_the_longest_due_go_first_and_a_claim_reads_only_what_it_takes(database):
+    """A post held for quiet hours until 08:00 goes before a reply made at 08:01 and after one made
+    at 07:59, whatever order they were stored in; and the claim follows the (state, not_before, id)
+    index, so it sorts nothing: ordered by id alone it sorted every due part, 14 ms a claim with
+    100,000 queued."""
+    from engine.smpp import outbox as outbox_module
+
+    outbox = Outbox("767")
+    eight = NOW.replace(hour=8)
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage("+447400000001", "held post", "fanout", not_before=eight)],
+                       eight - timedelta(hours=9))
+        outbox.enqueue(connection, [OutgoingMessage("+447400000002", "late reply")], eight + timedelta(minutes=1))
+        outbox.enqueue(connection, [OutgoingMessage("+447400000003", "early reply")], eight - timedelta(minutes=1))
+    with database.begin() as connection:
+        assert [p.destination for p in outbox.claim(connection, "node-1", 2, eight + timedelta(minutes=5))] == [
+            "+447400000001", "+447400000003"]
+        assert [p.destination for p in outbox.claim(connection, "node-1", 2, eight + timedelta(minutes=5))] == [
+            "+447400000002"]
+        if database.dialect.name == "sqlite":
+            compiled = outbox_module._CLAIM["sqlite"].compiled(connection)
+            cursor = connection.connection.driver_connection.cursor()
+            plan = " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + compiled.sql,
+                                                               [None] * compiled.sql.count("?")))
+            assert "ix_mt_messages_state_not_before_id" in plan and "TEMP B-TREE" not in plan, plan
+
+
 def test_answers_receipts_retries_and_release(database):
     outbox = Outbox("767")
     with database.begin() as connection:
