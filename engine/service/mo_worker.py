@@ -30,7 +30,11 @@ batch's start waits for the rest of it, so what arrives meanwhile shares the bat
 starts at once. At 2,000 commands a second with a receipt per reply, batches started on every wake
 held 5 commands; 2 ms apart, the engine's CPU per command fell from 464-486 to 433-446 µs in
 alternating runs, and the replies came sooner (benchmarks/RESULTS.md, stop 13). Longer spacing
-saved little more and held the reactor longer per batch (5 ms: p99 70 ms against 52 ms).
+saved little more and held the reactor longer per batch (5 ms: p99 70 ms against 52 ms). On a
+slower box, where 2,000 commands a second kept the engine ~90% busy, 4 ms took 2-6% less CPU per
+command than 2 ms in each of four alternating rounds, with a lower p99 in three, and at 2,500/s
+answered 2,499 and 2,498 a second against 2,494 and 2,077; 6 ms saved no more and raised p50
+(stop 15).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ log = logging.getLogger(__name__)
 # the message or the rules are wrong: the message is worth one more try in a fresh transaction.
 COLLISIONS = (IntegrityError, OperationalError)
 
-BATCH_SPACING = 0.002
+BATCH_SPACING = 0.004
 # At most this many messages a batch: a batch holds the reactor (no MO read, no answer written) for
 # its whole length, ~0.3 ms a command. 200 held it ~60 ms, while an SMSC sending 2,000 MO and 2,000
 # receipts a second through a window of 10 needs answers every 2.5 ms. Beyond a few dozen messages
