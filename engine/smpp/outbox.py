@@ -24,13 +24,13 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Iterable, NamedTuple
 
-from sqlalchemy import Connection, Integer, bindparam, case, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, func, select, text, update
 
 from engine.smpp.receipts import message_id_variants
 from engine.smpp.encoding import encode_text
 from engine.smpp.segmentation import Part, SegmentedMessage, split_message
 from engine.store.prepared import Prepared
-from engine.store.schema import delivery_receipts, mt_messages
+from engine.store.schema import QUEUED_WITHDRAWABLE, delivery_receipts, mt_messages
 
 MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
 
@@ -313,6 +313,20 @@ class Outbox:
             update(mt_messages)
             .where(mt_messages.c.state == "sending", mt_messages.c.claimed_by == node)
             .values(state="queued", claimed_by=None)
+        )
+        return result.rowcount
+
+    def withdraw(self, connection: Connection, destination: str, reason: str, now: datetime) -> int:
+        """Take back the posts and direct messages (`WITHDRAWABLE_CLASSES`) still queued for
+        `destination`, held for quiet hours or waiting their turn: they end `withdrawn`, with
+        `reason`, and are never sent. A part a link has already taken (`sending`) is past recall.
+        Returns how many parts were withdrawn."""
+        result = connection.execute(
+            update(mt_messages)
+            # The partial index's own condition, as literals: PostgreSQL's generic plan of a
+            # prepared statement cannot use a partial index for a parameter's value.
+            .where(mt_messages.c.destination_addr == destination, text(QUEUED_WITHDRAWABLE))
+            .values(state="withdrawn", error=reason, done_at=now)
         )
         return result.rowcount
 

@@ -180,6 +180,9 @@ def join(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, handle: s
 
 def opt_out(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, language: str | None = None) -> Outcome:
     """STOP: every non-essential message stops at once, for every follow; a pending gift is dropped.
+    "At once" includes posts and direct messages already queued for this number and not yet sent
+    (held for its quiet hours, or behind a large fan-out): they are withdrawn. Queued notices are
+    left: a notice does not record its topic, and an essential one (a bill) must still go.
 
     A number we do not know gets the same confirmation and nothing is stored: there is nothing to
     send it anyway."""
@@ -189,6 +192,7 @@ def opt_out(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, langua
         if not subscriber.opted_out:
             repo.save_subscriber(replace(subscriber, opted_out=True))
         repo.set_pending_give(msisdn, None)
+        ports.outbox.withdraw(msisdn, "withdrawn: the recipient opted out (STOP)")
     return reply(language_of(ctx, subscriber, language), "stopped", program=_program(ctx))
 
 
@@ -454,12 +458,16 @@ def unfollow(ctx: SocialContext, ports: Ports, msisdn: str, target_text: str) ->
 
 
 def set_notifications(ctx: SocialContext, ports: Ports, msisdn: str, on: bool, target_text: str = "") -> Outcome:
-    """ON/OFF alone: every fan-out and DM to this number; ON/OFF <handle|cause>: that follow only."""
+    """ON/OFF alone: every fan-out and DM to this number, those already queued for it included;
+    ON/OFF <handle|cause>: that follow's posts from now on (a queued post does not record whose
+    follow brought it)."""
     repo = ports.repo
     subscriber = repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber)
     if not target_text.strip():
         repo.save_subscriber(replace(subscriber, notifications_on=on))
+        if not on:
+            ports.outbox.withdraw(msisdn, "withdrawn: the recipient turned notifications off (OFF)")
         return reply(lang, "notifications_on" if on else "notifications_off")
     target = _resolve_target(ctx, ports, target_text, lang)
     if target is None:

@@ -150,6 +150,7 @@ class Enqueued:
 @dataclass
 class MemoryOutbox:
     batches: list[Enqueued] = field(default_factory=list)
+    withdrawn: list[tuple[str, str, str]] = field(default_factory=list)  # (recipient, text, reason)
 
     def enqueue_many(
         self, recipients: Iterable[str], text: str, message_class: MessageClass, not_before: datetime | None, sender: str
@@ -160,6 +161,16 @@ class MemoryOutbox:
 
     def to(self, msisdn: str) -> list[Enqueued]:
         return [batch for batch in self.batches if msisdn in batch.recipients]
+
+    def withdraw(self, recipient: str, reason: str) -> int:
+        """Nothing here is ever sent, so everything enqueued for `recipient` is still waiting."""
+        taken = 0
+        for index, batch in enumerate(self.batches):
+            if batch.message_class in ("fanout", "dm") and recipient in batch.recipients:
+                self.batches[index] = replace(batch, recipients=tuple(r for r in batch.recipients if r != recipient))
+                self.withdrawn.append((recipient, batch.text, reason))
+                taken += 1
+        return taken
 
 
 @dataclass

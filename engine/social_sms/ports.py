@@ -178,6 +178,11 @@ class Outbox(Protocol):
         `not_before` (UTC) holds messages for quiet hours; the sender releases messages in
         (not_before or created, sequence) order, so held posts go out in the order they were made."""
 
+    def withdraw(self, recipient: str, reason: str) -> int:
+        """Take back the posts and direct messages (fan-out and dm) that wait for `recipient` and
+        have not been handed to the SMSC yet (held for quiet hours, or queued behind a large
+        fan-out); return how many."""
+
 
 class Provisioning(Protocol):
     def request_activation(self, msisdn: str, plan: str) -> None:

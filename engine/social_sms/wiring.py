@@ -83,6 +83,9 @@ class OutboxPort:
         INSERT_PART.run_many_processed(self.connection, batch)
         return count
 
+    def withdraw(self, recipient: str, reason: str) -> int:
+        return self.outbox.withdraw(self.connection, recipient, reason, self.now)
+
 
 class ProvisioningPort:
     """The rules' `Provisioning` port: queues the host request in the caller's transaction, so a

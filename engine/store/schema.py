@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from engine.store.types import UtcDateTime
@@ -38,7 +39,8 @@ metadata = MetaData(
 
 SUBSCRIBER_KINDS = ("line", "social")
 SUBSCRIBER_STATUSES = ("activating", "active", "suspended", "terminated")
-MT_STATES = ("queued", "sending", "submitted", "delivered", "undeliverable", "expired", "rejected", "failed")
+# withdrawn: taken back before it was sent, because the recipient opted out meanwhile (STOP, OFF)
+MT_STATES = ("queued", "sending", "submitted", "delivered", "undeliverable", "expired", "rejected", "failed", "withdrawn")
 MO_STATES = ("received", "handled", "failed")
 MO_KINDS = ("sms", "ussd")
 
@@ -53,6 +55,12 @@ def one_of_condition(column: str, values: tuple[str, ...]) -> str:
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
     return CheckConstraint(one_of_condition(column, values), name=f"{column}_known")
+
+
+# The MTs that a recipient's STOP or OFF takes back while they still wait (engine/social_sms/actions.py):
+# a query that finds them must say this condition word for word to use the index made for it.
+WITHDRAWABLE_CLASSES = ("fanout", "dm")
+QUEUED_WITHDRAWABLE = f"state = 'queued' AND ({one_of_condition('message_class', WITHDRAWABLE_CLASSES)})"
 
 
 causes = Table(
@@ -171,6 +179,10 @@ mt_messages = Table(
     _one_of("state", MT_STATES),
     Index(None, "state", "not_before", "id"),
     Index(None, "smsc_message_id"),
+    # The posts and direct messages still waiting for one number, for withdrawing them when it opts
+    # out: partial, so neither the sent history nor the replies (most MTs) are in it.
+    Index("ix_mt_messages_queued_destination", "destination_addr",
+          sqlite_where=text(QUEUED_WITHDRAWABLE), postgresql_where=text(QUEUED_WITHDRAWABLE)),
 )
 
 # Delivery receipts as received, stored before the SMSC gets its deliver_sm_resp and matched to

@@ -84,6 +84,49 @@ def test_the_longest_due_go_first_and_a_claim_reads_only_what_it_takes(database)
             assert "ix_mt_messages_state_not_before_id" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_withdraw_takes_back_only_the_queued_parts_of_those_classes_for_that_number(database):
+    """And it finds them through the partial index of queued parts by destination: the sent history
+    of every number is not read."""
+    from sqlalchemy import event
+
+    outbox = Outbox("767")
+    bob, dan = "+447400000002", "+447400000004"
+    later = NOW + timedelta(hours=8)
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(bob, "x" * 200, "fanout", later),  # two parts
+                                    OutgoingMessage(bob, "sent already", "fanout"),
+                                    OutgoingMessage(bob, "a dm", "dm", later),
+                                    OutgoingMessage(bob, "your bill", "notice", later),
+                                    OutgoingMessage(bob, "a reply", "reply"),
+                                    OutgoingMessage(dan, "for dan", "fanout", later)], NOW)
+        [being_sent] = outbox.claim(connection, "node-1", 1, NOW)  # the first due: "sent already"
+    statements = []
+    with database.begin() as connection:
+        event.listen(connection, "before_cursor_execute",
+                     lambda _c, _cur, sql, parameters, *_: statements.append((sql, parameters)))
+        assert outbox.withdraw(connection, bob, "withdrawn: STOP", NOW) == 3
+    with database.connect() as connection:
+        rows = connection.execute(select(mt_messages.c.destination_addr, mt_messages.c.text, mt_messages.c.part_number,
+                                         mt_messages.c.state, mt_messages.c.error, mt_messages.c.done_at)
+                                  .order_by(mt_messages.c.id)).all()
+    assert [(to, text[:12], part, state, error, done) for to, text, part, state, error, done in rows] == [
+        (bob, "x" * 12, 1, "withdrawn", "withdrawn: STOP", NOW),
+        (bob, "x" * 12, 2, "withdrawn", "withdrawn: STOP", NOW),
+        (bob, "sent already", 1, "sending", None, None),
+        (bob, "a dm", 1, "withdrawn", "withdrawn: STOP", NOW),
+        (bob, "your bill", 1, "queued", None, None),
+        (bob, "a reply", 1, "queued", None, None),
+        (dan, "for dan", 1, "queued", None, None),
+    ]
+    assert being_sent.destination == bob
+    if database.dialect.name == "sqlite":
+        [(sql, parameters)] = statements
+        with database.connect() as connection:
+            cursor = connection.connection.driver_connection.cursor()
+            plan = " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, parameters))
+        assert "ix_mt_messages_queued_destination" in plan, plan
+
+
 def test_answers_receipts_retries_and_release(database):
     outbox = Outbox("767")
     with database.begin() as connection:

@@ -165,6 +165,50 @@ def test_cause_follow_post_quiet_hours_stop_and_give(phones):
     assert "£12.34" in bill and "£5.00" in bill
 
 
+def test_stop_and_off_withdraw_what_waits_for_the_number_and_the_rest_goes_out_in_order(phones):
+    outbox = Outbox("767")
+    for number, name in ((ANN, "ann"), (BOB, "bob"), (DAN, "dan"), (ZOE, "zoe")):
+        phones.text(number, f"JOIN {name}")
+    for number in (BOB, DAN, ZOE):
+        phones.text(number, "FOLLOW ann")
+    phones.text(ANN, "POST Noon news")
+    with phones.database.begin() as connection:  # a link takes everything due: the noon post is being sent
+        outbox.claim(connection, "node-1", 100, NOW)
+    late = datetime(2026, 11, 27, 22, 30, tzinfo=timezone.utc)  # quiet hours: held until 08:00
+    phones.text(ANN, "POST First late news", at=late)
+    phones.text(ANN, "POST Second late news", at=late + timedelta(minutes=1))
+    phones.text(DAN, "DM bob are you up?", at=late + timedelta(minutes=2))
+    stopped_at = late + timedelta(minutes=5)
+    phones.text(BOB, "STOP", at=stopped_at)
+    phones.text(ZOE, "OFF", at=stopped_at)
+
+    with phones.database.connect() as connection:
+        rows = connection.execute(
+            select(mt_messages.c.destination_addr, mt_messages.c.text, mt_messages.c.state, mt_messages.c.error,
+                   mt_messages.c.done_at).where(mt_messages.c.message_class != "reply")).all()
+    stop, off = "withdrawn: the recipient opted out (STOP)", "withdrawn: the recipient turned notifications off (OFF)"
+    assert sorted(rows) == sorted([
+        (BOB, "@ann: Noon news", "sending", None, None),  # already taken by a link: past recall
+        (DAN, "@ann: Noon news", "sending", None, None),
+        (ZOE, "@ann: Noon news", "sending", None, None),
+        (BOB, "@ann: First late news", "withdrawn", stop, stopped_at),
+        (BOB, "@ann: Second late news", "withdrawn", stop, stopped_at),
+        (BOB, "DM @dan: are you up?", "withdrawn", stop, stopped_at),
+        (DAN, "@ann: First late news", "queued", None, None),
+        (DAN, "@ann: Second late news", "queued", None, None),
+        (ZOE, "@ann: First late news", "withdrawn", off, stopped_at),
+        (ZOE, "@ann: Second late news", "withdrawn", off, stopped_at),
+    ])
+
+    # At 08:00 the held posts that are left go out, in the order they were posted.
+    morning = datetime(2026, 11, 28, 8, 1, tzinfo=timezone.utc)
+    with phones.database.begin() as connection:
+        claimed = [part.id for part in outbox.claim(connection, "node-1", 100, morning)]
+        texts = dict(connection.execute(select(mt_messages.c.id, mt_messages.c.text)
+                                        .where(mt_messages.c.message_class != "reply")).all())
+    assert [texts[part_id] for part_id in claimed if part_id in texts] == ["@ann: First late news", "@ann: Second late news"]
+
+
 def test_unknown_sender_and_unparsable_numbers_change_nothing(phones):
     assert phones.text(ZOE, "FOLLOW ann") == ["You are not a member of People's Mobile yet. Text JOIN to sign up, or HELP."]
     assert phones.row(subscribers) == []

@@ -55,6 +55,27 @@ def test_stop_silences_fanout_and_dms_until_start(world):
     assert world.repo.get_follow(BOB, ALICE) is not None  # follows survive STOP
 
 
+def test_stop_withdraws_the_posts_and_messages_waiting_for_that_number_only(world):
+    world.sms(ALICE, "POST late news", NIGHT)  # held until the followers' mornings
+    world.outbox.enqueue_many([BOB], "Your bill is ready", "notice", None, "7777")
+    world.sms(BOB, "STOP", NIGHT + timedelta(minutes=5))
+    assert [(b.text, b.message_class) for b in world.outbox.to(BOB)] == [("Your bill is ready", "notice")]
+    assert [b.text for b in world.outbox.to(CHLOE)] == ["@alice: late news"]
+    assert world.outbox.withdrawn == [(BOB, "@alice: late news", "withdrawn: the recipient opted out (STOP)")]
+
+
+def test_off_withdraws_what_waits_but_off_for_one_follow_only_stops_what_comes_next(world):
+    world.sms(ALICE, "POST first", NIGHT)
+    world.sms(CHLOE, "OFF alice", NIGHT)
+    assert [b.text for b in world.outbox.to(CHLOE)] == ["@alice: first"]  # a queued post records no follow
+    world.sms(BOB, "OFF", NIGHT)
+    assert world.outbox.to(BOB) == []
+    assert [(number, why) for number, _text, why in world.outbox.withdrawn] == [
+        (BOB, "withdrawn: the recipient turned notifications off (OFF)")]
+    world.sms(BOB, "ON", NIGHT)
+    assert world.outbox.to(BOB) == []  # ON brings nothing back: it was withdrawn, not paused
+
+
 def test_stop_is_one_confirmation_and_clears_a_pending_gift(world):
     world.sms(ALICE, "GIVE 5 water", NOON)
     result = world.sms(ALICE, "stopall", NOON)
