@@ -138,32 +138,27 @@ def join(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, handle: s
     A number in our ranges becomes a line (kind 'line') on the default plan and the host network is asked
     to activate it; any other number becomes a social-only member (follow, post, receive; never
     billed). `language` is the language of the keyword used, so INSCRIPTION answers in French.
+    A line that has ended (the host refused its activation, or terminated it) signs up again as a
+    new number would, and so does a social member whose number has since moved to our ranges: the
+    member keeps handle, cause, follows and language.
     """
     now = require_utc(now)
     repo = ports.repo
     subscriber = repo.get_subscriber(msisdn)
     ours = ctx.social.subscribers.is_ours(msisdn)
     plan = ctx.social.subscribers.default_plan
-    if subscriber is None:
-        subscriber = Subscriber(
-            msisdn=msisdn,
-            kind="line" if ours else "social",
-            status="activating" if ours else "active",
-            language=ctx.catalogue.language_or_default(language),
-            time_zone=time_zone_for(msisdn, ctx.operator.time_zone),
-            joined_at=now,
-            plan=plan if ours else None,
-        )
+    if subscriber is None or subscriber.status == "terminated" or (ours and subscriber.kind == "social"):
+        signup = {"kind": "line" if ours else "social", "status": "activating" if ours else "active",
+                  "plan": plan if ours else None}
+        if subscriber is None:
+            subscriber = Subscriber(msisdn=msisdn, language=ctx.catalogue.language_or_default(language),
+                                    time_zone=time_zone_for(msisdn, ctx.operator.time_zone), joined_at=now, **signup)
+        else:
+            subscriber = replace(subscriber, opted_out=False, **signup)
         repo.save_subscriber(subscriber)
         key = "welcome_mobile" if ours else "welcome_social"
         if ours:
             ports.provisioning.request_activation(msisdn, plan)
-    elif ours and subscriber.kind == "social":
-        # A number that joined from another network and has since moved to us.
-        subscriber = replace(subscriber, kind="line", status="activating", plan=plan, opted_out=False)
-        repo.save_subscriber(subscriber)
-        ports.provisioning.request_activation(msisdn, plan)
-        key = "welcome_mobile"
     elif subscriber.opted_out:
         subscriber = replace(subscriber, opted_out=False)
         repo.save_subscriber(subscriber)

@@ -112,6 +112,28 @@ def test_join_from_our_number_makes_an_activating_line_and_asks_the_host(phones)
     assert len(phones.row(provisioning_requests)) == 1  # nothing to activate for another network's number
 
 
+def test_join_again_after_the_host_refused_the_activation_asks_the_host_again(phones):
+    from sqlalchemy import update
+
+    from engine.hostnet.acknowledgements import Acknowledgement, apply_acknowledgement
+    from engine.service.notices import CatalogueNotifier
+
+    phones.text(ANN, "JOIN ann")
+    [first] = phones.row(provisioning_requests)
+    with phones.database.begin() as connection:  # sent to the host, which refuses it
+        connection.execute(update(provisioning_requests).values(state="sent", attempts=1))
+        assert apply_acknowledgement(connection, Acknowledgement(first.request_id, "rejected", "SIM not found", NOW),
+                                     CatalogueNotifier(make_context(), Outbox("767"))) == "rejected_by_host"
+    assert phones.row(subscribers, subscribers.c.msisdn == ANN)[0].status == "terminated"
+
+    assert phones.text(ANN, "JOIN")[0].startswith("Welcome to People's Mobile! Your line is being activated")
+    [ann] = phones.row(subscribers, subscribers.c.msisdn == ANN)
+    assert (ann.kind, ann.status, ann.plan_code, ann.handle) == ("line", "activating", "basic", "ann")
+    requests = phones.row(provisioning_requests)
+    assert [(r.action, r.state) for r in requests] == [("activate", "rejected"), ("activate", "queued")]
+    assert requests[1].request_id != first.request_id
+
+
 def test_cause_follow_post_quiet_hours_stop_and_give(phones):
     for number, name in ((ANN, "ann"), (BOB, "bob"), (DAN, "dan"), (ZOE, "zoe")):
         phones.text(number, f"JOIN {name}")

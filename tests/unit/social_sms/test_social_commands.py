@@ -1,5 +1,6 @@
 """Every command, in English and in French, from the first text to the reply."""
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -54,6 +55,28 @@ def test_join_twice(world):
     world.sms(OURS, "JOIN", NOON)
     assert world.reply(OURS, "JOIN", NOON) == "You are already a member of People's Mobile. Text HELP for commands."
     assert world.provisioning.requests == [(OURS, "basic")]
+
+
+def test_join_after_the_line_ended_asks_the_host_again_and_keeps_the_member(world):
+    member(world, OURS, "zoe", language="fr", cause="water")
+    world.sms(OURS, "STOP", NOON)
+    ended = world.repo.get_subscriber(OURS)
+    world.repo.save_subscriber(replace(ended, status="terminated"))  # the host refused the activation
+    assert world.reply(OURS, "ADHERER", NOON).startswith("Bienvenue chez People's Mobile ! Votre ligne est en cours d'activation.")
+    again = world.repo.get_subscriber(OURS)
+    assert (again.kind, again.status, again.plan, again.opted_out) == ("line", "activating", "basic", False)
+    assert (again.handle, again.cause, again.language, again.joined_at) == ("zoe", "water", "fr", ended.joined_at)
+    assert world.provisioning.requests == [(OURS, "basic"), (OURS, "basic")]
+
+
+def test_join_from_an_ended_line_outside_our_ranges_makes_a_social_member(world):
+    member(world, ELSEWHERE, "cat")
+    world.repo.save_subscriber(replace(world.repo.get_subscriber(ELSEWHERE), kind="line", status="terminated",
+                                       plan="basic"))  # a line of ours once, its number since taken out of our ranges
+    assert world.reply(ELSEWHERE, "JOIN", NOON).startswith("Welcome to People's Mobile! Text NAME")
+    again = world.repo.get_subscriber(ELSEWHERE)
+    assert (again.kind, again.status, again.plan) == ("social", "active", None)
+    assert world.provisioning.requests == []
 
 
 def test_commands_need_join_first_but_help_and_stop_do_not(world):
