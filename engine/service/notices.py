@@ -4,6 +4,8 @@ change it announces. This is the host network's `Notifier` port, wired to the SM
 
 Activation notices are the `activation` topic: they still reach a number that texted STOP when the
 topic is listed in `social.toml`'s `opt_out.essential_topics` (a line going live is not marketing).
+A notice waits for the end of the subscriber's quiet hours when `quiet_hours.held_classes` lists
+`notice` (the default): an answer from the host at 03:00 is read at 08:00, not at 03:00.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from engine.smpp.outbox import OutgoingMessage, Outbox
-from engine.social_sms.actions import deliverable
+from engine.social_sms.actions import deliverable, hold_until
 from engine.social_sms.context import SocialContext
 from engine.social_sms.money import share_percent
 from engine.social_sms.sql_repository import SqlSocialRepository
@@ -32,6 +34,7 @@ class CatalogueNotifier:
         if subscriber is not None and not deliverable(context, subscriber, "notice", TOPIC_OF.get(message_key)):
             return
         language = subscriber.language if subscriber is not None else None
+        time_zone = subscriber.time_zone if subscriber is not None else context.operator.time_zone
         params = {
             "program": context.operator.name,
             "share": share_percent(context.social.donation_share),
@@ -40,4 +43,5 @@ class CatalogueNotifier:
             "reason": values.get("reason", ""),
         }
         text = context.catalogue.render(language, message_key, **params)
-        self.outbox.enqueue(connection, [OutgoingMessage(msisdn, text, "notice")], now)
+        not_before = hold_until(context, "notice", time_zone, now)
+        self.outbox.enqueue(connection, [OutgoingMessage(msisdn, text, "notice", not_before)], now)
