@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import phonenumbers
 from phonenumbers import timezone as number_time_zones
 
-from engine.social_sms.catalogue import normalise_keyword
+from engine.social_sms.catalogue import HELP_COMMANDS, normalise_keyword
 from engine.social_sms.context import Outcome, Outgoing, Ports, Reply, SocialContext
 from engine.smpp.segmentation import fits_one_sms
 from engine.social_sms.money import BadAmount, cause_share, format_amount, parse_amount, share_percent, to_minor
@@ -191,9 +191,27 @@ def opt_out(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime, langua
     return reply(language_of(ctx, subscriber, language), "stopped", program=_program(ctx))
 
 
-def help_text(ctx: SocialContext, ports: Ports, msisdn: str, language: str | None = None) -> Outcome:
+def help_pages(ctx: SocialContext, language: str) -> list[str]:
+    """Every command a subscriber may send (`HELP_COMMANDS`) with all its keywords in `language`
+    ("STOP/QUIT/END"), as list texts, each page sized so its reply fits one SMS: built from the
+    catalogue, so a keyword added there is listed without editing any help text."""
+    entries = ["/".join(ctx.catalogue.keywords_for(command, language)) for command in HELP_COMMANDS]
+    return _pages(entries, lambda listing: ctx.catalogue.render(language, "help_page", page=99, pages=99,
+                                                                list=listing, next=99))
+
+
+def help_text(ctx: SocialContext, ports: Ports, msisdn: str, language: str | None = None, page: int = 1) -> Outcome:
+    """HELP: who we are, where to get help, the rates line and how to stop; HELP 2, 3...: every
+    command with its keywords (`help_pages`), numbered on from the first page."""
     subscriber = ports.repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber, language)
+    if page > 1:
+        pages = help_pages(ctx, lang)
+        page = min(page, len(pages) + 1)
+        listing = pages[page - 2]
+        if page <= len(pages):
+            return reply(lang, "help_page", page=page, pages=len(pages) + 1, list=listing, next=page + 1)
+        return reply(lang, "help_last_page", page=page, pages=len(pages) + 1, list=listing)
     return reply(
         lang, "help", program=_program(ctx), help_url=ctx.operator.help_url, care_number=ctx.operator.care_number,
         rates=ctx.catalogue.pack(lang).rates_line, short_code=ctx.operator.short_code,
@@ -215,19 +233,22 @@ def set_language(ctx: SocialContext, ports: Ports, msisdn: str, choice: str) -> 
 # --- causes ------------------------------------------------------------------------------------
 
 
-def cause_pages(ctx: SocialContext, language: str) -> list[str]:
-    """The causes as list texts, each page sized so its reply fits one SMS."""
-    entries = [f"{cause.code}={_cause_name(ctx, cause, language)}" for cause in ctx.causes.causes]
+def _pages(entries: list[str], render: Callable[[str], str]) -> list[str]:
+    """`entries` joined into list texts, each as many as fit one SMS once rendered."""
     pages: list[str] = []
     while entries:
-        def render(listing: str) -> str:
-            return ctx.catalogue.render(language, "causes_page", page=99, pages=99, list=listing, next=99)
-
         listing, count = _pack_list(render, entries)
-        count = max(count, 1)  # a cause name too long for a page still gets its own page
+        count = max(count, 1)  # an entry too long for a page still gets its own page
         pages.append(listing or entries[0])
         entries = entries[count:]
     return pages
+
+
+def cause_pages(ctx: SocialContext, language: str) -> list[str]:
+    """The causes as list texts, each page sized so its reply fits one SMS."""
+    entries = [f"{cause.code}={_cause_name(ctx, cause, language)}" for cause in ctx.causes.causes]
+    return _pages(entries, lambda listing: ctx.catalogue.render(language, "causes_page", page=99, pages=99,
+                                                                list=listing, next=99))
 
 
 def list_causes(ctx: SocialContext, ports: Ports, msisdn: str, page: int = 1) -> Outcome:
@@ -576,12 +597,14 @@ def post(ctx: SocialContext, ports: Ports, msisdn: str, text: str, now: datetime
 
 
 def post_as_cause(ctx: SocialContext, ports: Ports, code: str, text: str, now: datetime,
-                  sender: str | None = None) -> Outcome:
+                  sender: str | None = None, language: str | None = None) -> Outcome:
     """A cause's post to its followers. `sender` None is the CLI (`tpo cause post`, already trusted);
-    an SMS sender must be an operator number or one authorised for this cause in causes.toml."""
+    an SMS sender must be an operator number or one authorised for this cause in causes.toml. A
+    sender who is no member is answered in the language of the keyword (`language`), as JOIN is:
+    PUBLIERCAUSE in French."""
     now = require_utc(now)
     subscriber = ports.repo.get_subscriber(sender) if sender else None
-    lang = language_of(ctx, subscriber)
+    lang = language_of(ctx, subscriber, language)
     cause = ctx.causes.find(code) if code else None
     if sender is not None and not (ctx.is_operator(sender) or (cause and sender in cause.authorised_numbers)):
         return reply(lang, "not_allowed")

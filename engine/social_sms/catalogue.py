@@ -26,6 +26,10 @@ COMMANDS = (
     "causepost",
 )
 
+# Commands a subscriber may send, as HELP 2, 3... lists them with every keyword of the language:
+# all but CAUSEPOST, which only cause accounts and operators may send.
+HELP_COMMANDS = tuple(command for command in COMMANDS if command != "causepost")
+
 # Commands that act only when the whole message is the keyword: "stop the war" is not an opt-out,
 # and "yes please" to a friend's DM-like text must not confirm a gift.
 SINGLE_WORD_COMMANDS = frozenset({"stop", "yes", "no"})
@@ -45,6 +49,9 @@ REPLIES: dict[str, frozenset[str]] = {
         "not_member": {"program"},
         "stopped": {"program"},
         "help": {"program", "help_url", "care_number", "rates", "short_code"},
+        # HELP 2, 3...: every command with all its keywords (`HELP_COMMANDS`), a page per SMS.
+        "help_page": {"page", "pages", "list", "next"},
+        "help_last_page": {"page", "pages", "list"},
         "lang_set": set(),
         "lang_unknown": {"languages"},
         "causes_page": {"page", "pages", "list", "next"},

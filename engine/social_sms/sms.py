@@ -94,6 +94,11 @@ def _give_arguments(ctx: SocialContext, args: list[str]) -> tuple[str, str | Non
     return args[0], (args[1] if len(args) > 1 else None)
 
 
+def _page_number(word: str) -> int:
+    """The page asked for by HELP 2 or CAUSES 3; 1 for anything else."""
+    return int(word) if word.isdigit() and len(word) < 4 else 1
+
+
 def _run(ctx: SocialContext, ports: Ports, msisdn: str, command: str, parsed: ParsedSms, now: datetime) -> Outcome:
     args = parsed.args
     first = args[0] if args else ""
@@ -102,12 +107,11 @@ def _run(ctx: SocialContext, ports: Ports, msisdn: str, command: str, parsed: Pa
     if command == "stop":
         return actions.opt_out(ctx, ports, msisdn, now, parsed.language)
     if command == "help":
-        return actions.help_text(ctx, ports, msisdn, parsed.language)
+        return actions.help_text(ctx, ports, msisdn, parsed.language, _page_number(first))
     if command == "lang":
         return actions.set_language(ctx, ports, msisdn, first)
     if command == "causes":
-        page = int(first) if first.isdigit() and len(first) < 4 else 1
-        return actions.list_causes(ctx, ports, msisdn, page)
+        return actions.list_causes(ctx, ports, msisdn, _page_number(first))
     if command == "cause":
         return actions.choose_cause(ctx, ports, msisdn, first, now)
     if command == "mycause":
@@ -145,6 +149,7 @@ def _run(ctx: SocialContext, ports: Ports, msisdn: str, command: str, parsed: Pa
     if command == "causepost":
         code, body = _first_and_rest(parsed.rest)
         if not code or not body:
-            return actions.reply(actions.language_of(ctx, ports.repo.get_subscriber(msisdn)), "cause_post_usage")
-        return actions.post_as_cause(ctx, ports, code, body, now, sender=msisdn)
+            return actions.reply(actions.language_of(ctx, ports.repo.get_subscriber(msisdn), parsed.language),
+                                 "cause_post_usage")
+        return actions.post_as_cause(ctx, ports, code, body, now, sender=msisdn, language=parsed.language)
     raise AssertionError(f"command {command!r} has no action")  # COMMANDS and this table disagree
