@@ -2,8 +2,10 @@
 
 import pytest_twisted
 from sqlalchemy import select
+from twisted.internet import threads
 
 from engine.store.schema import subscribers
+from tests.support.cli import run_tpo
 from tests.support.engine_rig import Rig
 
 ANN, BOB = "+447400700001", "+447400700002"
@@ -25,26 +27,43 @@ def subscriber(database, msisdn):
 
 
 @pytest_twisted.inlineCallbacks
-def test_join_name_follow_and_an_emoji_post_reaches_the_follower_whole(tmp_path, database):
+def test_join_cause_follow_an_emoji_post_and_a_cause_post_reach_the_follower_whole(tmp_path, database):
+    """The issue's whole path over real TCP: signup, cause, follow, post, fan-out; and a cause's
+    post from `tpo cause post` (another process, the same database) sent by the running engine."""
     rig = Rig(tmp_path, database, real_rules=True, receipts=False)
     yield rig.start()
     try:
         ann, bob = rig.simulator.handset(ANN), rig.simulator.handset(BOB)
         yield ann.send_mo("JOIN ann")
         yield ann.wait_for_messages(2)
+        yield ann.send_mo("CAUSE water")
+        yield ann.wait_for_messages(3)
+        assert ann.inbox[-1].startswith("Thank you! 10% of your bill now goes to Clean Water Fund")
+        assert subscriber(database, ANN).cause_code == "water"
         yield bob.send_mo("join")
         yield bob.wait_for_messages(1)
         yield bob.send_mo("FOLLOW ann")
         yield bob.wait_for_messages(2)
         post = "Planted 12 trees today 🌳🌳 with the climate group, merci à tous! " * 2
         yield ann.send_mo(f"POST {post[:120]}")
-        yield ann.wait_for_messages(3)
+        yield ann.wait_for_messages(4)
         messages = yield bob.wait_for_messages(3)
         assert bob.inbox[-1] == f"@ann: {post[:120].strip()}"
         # UCS-2 (emoji) in concatenated parts, reassembled on the handset exactly.
         submits = rig.simulator.submits_for(BOB)
         assert submits[-1].params["data_coding"] == 0x08 and len(submits) >= 4
         assert messages
+
+        yield bob.send_mo("SUIVRE water")
+        yield bob.wait_for_messages(4)
+        url = database.url.render_as_string(hide_password=False)
+        posted = yield threads.deferToThread(run_tpo, "cause", "post", "water", "Twelve wells dug this month",
+                                             cwd=tmp_path, env={"TPO_DATABASE_URL": url})
+        assert posted.returncode == 0, posted.stderr
+        assert posted.stdout.startswith("Clean Water Fund: posted. Followers reached: 1.")
+        yield bob.wait_for_messages(5)
+        assert bob.inbox[-1] == "[Clean Water Fund] Twelve wells dug this month"
+        assert len(ann.inbox) == 4  # Ann chose the cause but does not follow it
     finally:
         yield rig.stop()
 

@@ -184,6 +184,8 @@ def test_dms_per_day():
     members(w, (ALICE, "alice"), (BOB, "bob"))
     assert w.reply(ALICE, "D bob one", NOON) == "Sent to @bob."
     assert w.reply(ALICE, "D bob two", NOON) == "You can send 1 messages a day. Please try again tomorrow."
+    assert w.reply(ALICE, "D bob two", NOON + timedelta(hours=23)).startswith("You can send 1 messages a day")
+    assert w.reply(ALICE, "D bob two", NOON + timedelta(days=1)) == "Sent to @bob."  # a rolling day
 
 
 def test_a_flood_from_one_number_does_not_slow_another():
