@@ -208,6 +208,21 @@ def test_stop_is_honoured_even_when_throttled():
 # --- trust ---------------------------------------------------------------------------------------
 
 
+def test_no_command_acts_for_a_number_it_names(world):
+    """The sender is who the SMSC says: a number written in the text is at most an argument."""
+    def bobs_state():
+        repo = world.repo
+        return (repo.get_subscriber(BOB), {key: f for key, f in repo.follows.items() if key[0] == BOB},
+                repo.pending_gives.get(BOB), [g for g in repo.gifts if g.msisdn == BOB],
+                [b for b in world.outbox.batches if BOB in b.recipients])
+
+    before = bobs_state()
+    for text in (f"STOP {BOB}", f"JOIN {BOB}", f"NAME {BOB}", f"LANG FR {BOB}", f"CAUSE water {BOB}",
+                 f"OFF {BOB}", f"UNFOLLOW alice {BOB}", f"GIVE 5 water {BOB}", "YES", f"FOLLOW {BOB}"):
+        world.sms(CHLOE, text, NOON)
+    assert bobs_state() == before
+
+
 def test_blocked_and_unreadable_senders_are_ignored():
     w = world_with(subscribers=SubscribersSection(our_number_prefixes=("+447400",), blocked_numbers=(ALICE,)))
     assert w.sms(ALICE, "JOIN", NOON).status == "ignored"
