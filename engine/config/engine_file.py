@@ -123,6 +123,9 @@ class SmppSection(FrozenModel):
     dedupe_window_seconds: int = Field(default=600, ge=1)
     reassembly_timeout_seconds: int = Field(default=120, ge=1)
     incomplete_messages: Literal["process", "discard"] = "process"
+    # A part another node claimed this long ago and never answered for is queued again (the node
+    # died): far above a live node's holding time (response timeout, throughput cap).
+    claim_lease_seconds: int = Field(default=600, ge=60)
 
     @model_validator(mode="after")
     def _unique_names(self):

@@ -100,7 +100,7 @@ class EngineService:
         # transactions follow one another on the reactor thread (engine/store/held.py).
         self.hot_transactions = HeldConnection(database)
         self.dispatcher = MtDispatcher(reactor, self.hot_transactions, self.outbox, self.node, retry=retry, metrics=self.metrics,
-                                       utc_now=self.utc_now)
+                                       utc_now=self.utc_now, claim_lease_seconds=smpp.claim_lease_seconds)
         self.worker = MoWorker(reactor, self.hot_transactions, self.inbox, self.outbox, parts.handlers, self.node,
                                sender=self.dispatcher, utc_now=self.utc_now)
         self.receiver = MoReceiver(reactor, self.hot_transactions, self.inbox, self.outbox, before_receipts=self.dispatcher.flush,

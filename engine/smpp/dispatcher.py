@@ -10,6 +10,14 @@ Retry policy (the issue's): throttling (0x58) and a full queue (0x14) pause the 
 retry the part with exponential backoff, as do response timeouts and lost binds; every other error
 status fails the part permanently with the status recorded. A part that has been tried
 `max_attempts` times fails with "gave up".
+
+With several nodes, a claimed part is its node's until answered. A node holds parts only while it
+can send them: when its last bind goes down, the parts it claimed and had not yet handed to a link
+go back to the queue at once, for a node with a bind up. A node that dies holding parts would take
+them back only when started again under its name; so every node puts back the parts another node
+claimed more than `claim_lease_seconds` ago and never answered for (checked every tenth of the
+lease). A live node answers or requeues what it claimed within seconds (the response timeout,
+the throughput cap), far inside the lease, so no part is sent twice by two live nodes.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ class MtDispatcher:
     def __init__(
         self, reactor, database: Transactions, outbox: Outbox, node: str, *, retry: RetryPolicy | None = None,
         claim_batch: int = 512, flush_interval: float = 0.02, idle_poll: float = 0.25, metrics=None,
-        utc_now: Callable[[], datetime] | None = None,
+        utc_now: Callable[[], datetime] | None = None, claim_lease_seconds: float = 600.0,
     ):
         self.reactor = reactor
         self.database = database
@@ -89,8 +97,11 @@ class MtDispatcher:
         self._outbox_may_have_more = True
         self._poller = task.LoopingCall(self.pump)
         self._flusher = task.LoopingCall(self.flush)
+        self.claim_lease_seconds = claim_lease_seconds
+        self._stale_checker = task.LoopingCall(self.release_stale_claims)
         self._poller.clock = reactor
         self._flusher.clock = reactor
+        self._stale_checker.clock = reactor
         self._next_link = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -106,13 +117,15 @@ class MtDispatcher:
         self._running = True
         self._poller.start(self.idle_poll, now=True)
         self._flusher.start(self.flush_interval, now=False)
+        self._stale_checker.start(self.claim_lease_seconds / 10, now=False)
 
     @defer.inlineCallbacks
     def stop(self, drain_seconds: float = 5.0):
         """Stop claiming; wait for answers to what is in flight; write everything; release the rest."""
         self._running = False
-        if self._poller.running:
-            self._poller.stop()
+        for loop in (self._poller, self._stale_checker):
+            if loop.running:
+                loop.stop()
         waited = 0.0
         while self._in_flight and waited < drain_seconds:
             yield task.deferLater(self.reactor, 0.05, lambda: None)
@@ -234,7 +247,39 @@ class MtDispatcher:
             self.metrics.binds_up.labels(bind=link.name).set(0)
         parts = [self._in_flight.pop(ref) for ref in outstanding_refs if ref in self._in_flight]
         self._requeue(parts, None, f"bind {link.name} lost: {reason}", delay=self.retry.first_delay_seconds)
+        if self._ready and not self._sending_links():
+            self._give_back_ready()
         self.wake()
+
+    def _give_back_ready(self) -> None:
+        """No bind of this node can send: what it claimed and has not sent goes back to the queue,
+        for a node that can (kept in memory, the parts waited here for as long as the binds were down)."""
+        ready = [part.id for part in self._ready]
+        self._ready.clear()
+        try:
+            with self.database.begin() as connection:
+                given_back = self.outbox.release_parts(connection, ready)
+        except Exception:
+            # Still `sending` under this node: another node takes them back after the claim lease.
+            log.exception("outbox: could not put back %d part(s) after losing every bind", len(ready))
+            return
+        log.warning("outbox: no bind can send; %d claimed part(s) put back in the queue", given_back)
+
+    def release_stale_claims(self) -> int:
+        """Put back the parts another node claimed over `claim_lease_seconds` ago and never answered
+        for (it died): they are sent again, by whichever node claims them."""
+        claimed_before = self.utc_now() - timedelta(seconds=self.claim_lease_seconds)
+        try:
+            with self.database.begin() as connection:
+                released = self.outbox.release_stale_claims(connection, self.node, claimed_before)
+        except Exception:
+            log.exception("outbox: could not look for parts left by a stopped node; will try again")
+            return 0
+        if released:
+            log.warning("outbox: %d part(s) claimed by another node before %s and never answered for are queued "
+                        "again (that node stopped without releasing them)", released, claimed_before.isoformat())
+            self.wake()
+        return released
 
     def submit_accepted(self, link, ref, message_id: str) -> None:
         part = self._in_flight.pop(ref, None)

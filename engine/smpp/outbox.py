@@ -316,6 +316,28 @@ class Outbox:
         )
         return result.rowcount
 
+    def release_parts(self, connection: Connection, part_ids: list[int]) -> int:
+        """Put these claimed parts back in the queue as they were, not counted as an attempt: this
+        node took them and can no longer send them (its last bind went down)."""
+        if not part_ids:
+            return 0
+        return connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.id.in_(part_ids), mt_messages.c.state == "sending")
+            .values(state="queued", claimed_by=None)
+        ).rowcount
+
+    def release_stale_claims(self, connection: Connection, node: str, claimed_before: datetime) -> int:
+        """Put back in the queue the parts other nodes claimed before `claimed_before` and never
+        answered for: their node died, and would have released them only when it started again
+        under the same name. This node's own claims are its dispatcher's to settle."""
+        return connection.execute(
+            update(mt_messages)
+            .where(mt_messages.c.state == "sending", mt_messages.c.claimed_at < claimed_before,
+                   mt_messages.c.claimed_by != node)
+            .values(state="queued", claimed_by=None)
+        ).rowcount
+
     def withdraw(self, connection: Connection, destination: str, reason: str, now: datetime) -> int:
         """Take back the posts and direct messages (`WITHDRAWABLE_CLASSES`) still queued for
         `destination`, held for quiet hours or waiting their turn: they end `withdrawn`, with

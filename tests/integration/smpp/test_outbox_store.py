@@ -433,3 +433,80 @@ def test_the_dispatcher_goes_on_after_the_database_failed_a_claim(database, capl
     clock.advance(5)  # the next poll
     assert [params["destination_addr"] for _ref, params in link.submitted] == ["447400000001"]
     dispatcher.stop()
+
+
+def _claims(database) -> dict[int, tuple]:
+    with database.connect() as connection:
+        return {row.id: (row.state, row.claimed_by, row.attempts) for row in connection.execute(
+            select(mt_messages.c.id, mt_messages.c.state, mt_messages.c.claimed_by, mt_messages.c.attempts))}
+
+
+def test_claims_go_back_to_the_queue_when_their_node_died_or_can_no_longer_send(database):
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(5)],
+                       NOW - timedelta(hours=1))
+        [old] = outbox.claim(connection, "node-2", 1, NOW - timedelta(minutes=11))
+        [recent] = outbox.claim(connection, "node-2", 1, NOW - timedelta(minutes=9))
+        [own_old] = outbox.claim(connection, "node-1", 1, NOW - timedelta(minutes=11))
+        given_back, kept = outbox.claim(connection, "node-1", 2, NOW)
+    with database.begin() as connection:
+        assert outbox.release_stale_claims(connection, "node-1", NOW - timedelta(minutes=10)) == 1
+        assert outbox.release_parts(connection, [given_back.id, old.id]) == 1  # old is not `sending` any more
+        assert outbox.release_parts(connection, []) == 0
+    assert _claims(database) == {old.id: ("queued", None, 0), recent.id: ("sending", "node-2", 0),
+                                 own_old.id: ("sending", "node-1", 0), given_back.id: ("queued", None, 0),
+                                 kept.id: ("sending", "node-1", 0)}
+
+
+def test_another_node_sends_what_a_stopped_node_claimed_once_the_claim_lease_is_over(database, caplog):
+    from twisted.internet.task import Clock
+
+    from engine.smpp.dispatcher import MtDispatcher
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(2)],
+                       NOW - timedelta(minutes=1))
+        outbox.claim(connection, "node-2", 10, NOW)  # and node-2 stops for good
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    dispatcher = MtDispatcher(clock, database, outbox, "node-1", claim_lease_seconds=600)
+    link = _SendingLink()
+    dispatcher.add_link(link)
+    dispatcher.start()
+    for _ in range(9):  # checked every 60 s: not yet 10 minutes
+        clock.advance(60)
+    assert link.submitted == []
+    clock.advance(60)
+    clock.advance(60)
+    assert sorted(params["destination_addr"] for _ref, params in link.submitted) == ["447400000000", "447400000001"]
+    assert "2 part(s) claimed by another node" in caplog.text
+    assert {claim[:2] for claim in _claims(database).values()} == {("sending", "node-1")}
+    dispatcher.stop()
+
+
+def test_a_node_that_loses_its_last_bind_puts_back_at_once_what_it_had_not_sent(database):
+    from twisted.internet.task import Clock
+
+    from engine.smpp.dispatcher import MtDispatcher
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(15)], NOW)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    dispatcher = MtDispatcher(clock, database, outbox, "node-1")
+    link = _SendingLink()
+    dispatcher.add_link(link)
+    dispatcher.start()  # claims all 15; the link's window takes 10
+    in_flight = {ref for ref, _params in link.submitted}
+    assert len(in_flight) == 10 and dispatcher.in_flight == 15
+    link.is_bound = False
+    dispatcher.link_lost(link, tuple(in_flight), "connection lost")
+    dispatcher.flush()
+    claims = _claims(database)
+    assert {claims[ref] for ref in in_flight} == {("queued", None, 1)}  # tried once: a retry
+    assert sorted(claims[ref] for ref in claims if ref not in in_flight) == [("queued", None, 0)] * 5  # never tried
+    assert dispatcher.in_flight == 0
+    dispatcher.stop()
