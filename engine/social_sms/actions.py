@@ -330,7 +330,7 @@ def give(ctx: SocialContext, ports: Ports, msisdn: str, amount_text: str, cause_
     repo = ports.repo
     subscriber = repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber)
-    if subscriber.kind != "line":
+    if not _billed(subscriber):
         return reply(lang, "give_social")
     minimum = to_minor(ctx.social.give.min_amount, ctx.minor_unit)
     try:
@@ -376,14 +376,23 @@ def confirm_give(ctx: SocialContext, ports: Ports, msisdn: str, now: datetime) -
     repo.set_pending_give(msisdn, None)
     if now >= pending.expires_at:
         return reply(lang, "give_expired")
+    if not _billed(subscriber):  # the line ended between GIVE and YES: no bill will carry it
+        return reply(lang, "give_social")
+    cause = ctx.causes.find(pending.cause)
+    if cause is None:  # taken out of causes.toml between GIVE and YES: nobody to pay it to
+        return reply(lang, "cause_unknown", cause=pending.cause)
     refused = _over_cap(ctx, ports, msisdn, pending.amount_minor, now, lang)
     if refused:
         return refused
     period = period_of(now, ctx.operator.time_zone)
     repo.add_gift(Gift(msisdn, period, pending.amount_minor, pending.cause, now))
-    cause = ctx.causes.find(pending.cause)
-    name = _cause_name(ctx, cause, lang) if cause else pending.cause
-    return reply(lang, "give_done", amount=_money(ctx, lang, pending.amount_minor), cause_name=name)
+    return reply(lang, "give_done", amount=_money(ctx, lang, pending.amount_minor),
+                 cause_name=_cause_name(ctx, cause, lang))
+
+
+def _billed(subscriber: Subscriber) -> bool:
+    """A gift goes on a bill: only a line of ours that has not ended gets one."""
+    return subscriber.kind == "line" and subscriber.status != "terminated"
 
 
 def cancel_give(ctx: SocialContext, ports: Ports, msisdn: str) -> Outcome:

@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
-_SYMBOLS = "£€$"
 _AMOUNT = re.compile(r"^[0-9]+([.,][0-9]+)?$")
 
 
@@ -20,17 +19,25 @@ class BadAmount(ValueError):
 
 
 def parse_amount(text: str, currency: str, minor_unit: int) -> int:
-    """Return `text` as minor units: "5", "5.50", "5,50", "£5", "5€", "5 GBP" are accepted.
+    """Return `text` as minor units: "5", "5.50", "5,50", "£5", "5 £", "5 GBP" are accepted (for GBP).
 
     A comma is a decimal mark (French writes 5,50), so "1,000" has three decimals and is refused
     rather than guessed as a thousand: a gift is confirmed by the subscriber, but a wrong guess by
-    a factor of a thousand is not something to ask them to catch.
+    a factor of a thousand is not something to ask them to catch. Another currency's symbol or
+    code ("5€" where the bill is in pounds) is refused, not read as the bill's currency.
     """
     cleaned = (text or "").strip().replace(" ", "")
     upper = cleaned.upper()
     if upper.endswith(currency):
         cleaned = cleaned[: -len(currency)]
-    cleaned = cleaned.strip(_SYMBOLS)
+    symbol = CURRENCY_SYMBOLS.get(currency, "")
+    if symbol and cleaned.startswith(symbol):
+        cleaned = cleaned[len(symbol):]
+    elif symbol and cleaned.endswith(symbol):
+        cleaned = cleaned[: -len(symbol)]
+    for code, other in CURRENCY_SYMBOLS.items():
+        if code != currency and (other in cleaned or code in upper):
+            raise BadAmount(f"{text!r} is in {code} (expected an amount in {currency})")
     if not cleaned or not _AMOUNT.match(cleaned):
         raise BadAmount(f"{text!r} is not an amount (expected digits like 5 or 5.50)")
     digits = cleaned.replace(",", ".")

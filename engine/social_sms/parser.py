@@ -13,6 +13,13 @@ from typing import NamedTuple
 from engine.social_sms.catalogue import SINGLE_WORD_COMMANDS, Catalogue, normalise_keyword
 
 _FIRST_WORD = re.compile(r"^[\W_]*([^\W_]+)(.*)$", re.DOTALL)
+# Around an argument word, not part of it: "OFF bob." is OFF bob, "D @cat: hi" is a message to cat.
+_AROUND_A_WORD = ".,;:!?\"'()[]<>@"
+
+
+def bare_word(word: str) -> str:
+    """An argument word without the punctuation people type around it ("bob." -> "bob")."""
+    return word.strip(_AROUND_A_WORD)
 
 
 class ParsedSms(NamedTuple):
@@ -24,7 +31,9 @@ class ParsedSms(NamedTuple):
 
     @property
     def args(self) -> list[str]:
-        return self.rest.split()
+        """The words after the keyword, each a `bare_word`, those of punctuation alone dropped:
+        handles, codes, amounts, page numbers. A post's or a message's text is `rest`, as typed."""
+        return [word for word in map(bare_word, self.rest.split()) if word]
 
 
 def parse_sms(catalogue: Catalogue, text: str) -> ParsedSms:

@@ -16,7 +16,8 @@ from typing import NamedTuple
 from engine.numbers import sender_msisdn
 from engine.social_sms import actions
 from engine.social_sms.context import Outcome, Outgoing, Ports, SocialContext, render_replies
-from engine.social_sms.parser import ParsedSms, closest_keyword, looks_like_mistyped_command, parse_sms
+from engine.social_sms.money import CURRENCY_SYMBOLS
+from engine.social_sms.parser import ParsedSms, bare_word, closest_keyword, looks_like_mistyped_command, parse_sms
 from engine.social_sms.timing import require_utc, take_token
 
 OPEN_COMMANDS = frozenset({"join", "help", "stop", "causepost"})  # answered before JOIN; CAUSEPOST checks its own sender
@@ -78,20 +79,36 @@ def _unknown(ctx: SocialContext, parsed: ParsedSms, language: str) -> Outcome:
 
 
 def _first_and_rest(rest: str) -> tuple[str, str]:
+    """The first word (a handle or a cause code, bare) and the text after it, as typed."""
     parts = rest.split(maxsplit=1)
     if not parts:
         return "", ""
-    return parts[0], parts[1] if len(parts) > 1 else ""
+    return bare_word(parts[0]), parts[1] if len(parts) > 1 else ""
 
 
 def _give_arguments(ctx: SocialContext, args: list[str]) -> tuple[str, str | None]:
     """GIVE 5 water, GIVE water 5, GIVE £5 (to the chosen cause): a known cause code first means
-    the amount follows it; otherwise the amount comes first."""
+    the amount follows it; otherwise the amount comes first. A currency written as a word of its
+    own belongs to the amount beside it: DON 5,50 £ water, GIVE £ 5, GIVE 5 GBP."""
+    args = _currency_joined(args)
     if not args:
         return "", None
     if len(args) >= 2 and ctx.causes.find(args[0]) is not None:
         return args[1], args[0]
     return args[0], (args[1] if len(args) > 1 else None)
+
+
+def _currency_joined(args: list[str]) -> list[str]:
+    joined: list[str] = []
+    for word in args:
+        currency = word.upper() in CURRENCY_SYMBOLS or word in CURRENCY_SYMBOLS.values()
+        if joined and currency and joined[-1][:1].isdigit():
+            joined[-1] += word  # "5,50" "£" -> "5,50£"
+        elif joined and joined[-1] in CURRENCY_SYMBOLS.values() and word[:1].isdigit():
+            joined[-1] += word  # "£" "5" -> "£5"
+        else:
+            joined.append(word)
+    return joined
 
 
 def _page_number(word: str) -> int:

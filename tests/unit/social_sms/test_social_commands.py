@@ -79,6 +79,19 @@ def test_join_from_an_ended_line_outside_our_ranges_makes_a_social_member(world)
     assert world.provisioning.requests == []
 
 
+def test_punctuation_around_the_arguments_is_forgiven(world):
+    member(world, OURS, "zoe")
+    member(world, OURS_2, "sam")
+    assert world.reply(OURS, "FOLLOW sam.", NOON) == "You now follow @sam."
+    assert world.reply(OURS, "OFF.", NOON) == "Notifications are paused. Text ON to get them again."
+    assert world.repo.get_subscriber(OURS).notifications_on is False
+    assert world.reply(OURS, "ON!", NOON) == "Notifications are on. Text OFF to pause them."
+    assert world.reply(OURS, "CAUSE water.", NOON).startswith("Thank you! 10% of your bill now goes to Clean Water Fund")
+    assert world.reply(OURS, "HELP 2.", NOON).startswith("Commands 2/3:")
+    assert world.sms(OURS, "D @sam: see you at 8!", NOON).messages[1].text == "DM @zoe: see you at 8!"
+    assert world.sms(OURS_2, "join!", NOON).replies == ["You are already a member of People's Mobile. Text HELP for commands."]
+
+
 def test_commands_need_join_first_but_help_and_stop_do_not(world):
     assert world.reply(OURS, "BILL", NOON) == "You are not a member of People's Mobile yet. Text JOIN to sign up, or HELP."
     assert world.reply(OURS, "FACTURE", NOON).startswith("Vous n'avez pas encore de compte")

@@ -10,17 +10,25 @@ from engine.social_sms.money import BadAmount, cause_share, format_amount, parse
 
 
 @pytest.mark.parametrize("text, minor", [
-    ("5", 500), ("5.50", 550), ("5,50", 550), ("£5", 500), ("£5.5", 550), ("5€", 500), ("5 GBP", 500),
-    ("0.01", 1), ("10.10", 1010), (" 7 ", 700), ("$3", 300),
+    ("5", 500), ("5.50", 550), ("5,50", 550), ("£5", 500), ("£5.5", 550), ("5,50 £", 550), ("5 GBP", 500),
+    ("0.01", 1), ("10.10", 1010), (" 7 ", 700), ("5gbp", 500),
 ])
 def test_accepted_amounts(text, minor):
     assert parse_amount(text, "GBP", 2) == minor
 
 
-@pytest.mark.parametrize("text", ["", "five", "5.555", "1,000", "-5", "5e3", "nan", "inf", "5..5", "£", "1.2.3", "½"])
+@pytest.mark.parametrize("text", ["", "five", "5.555", "1,000", "-5", "5e3", "nan", "inf", "5..5", "£", "1.2.3", "½",
+                                  "££5", "£5£"])
 def test_refused_amounts(text):
     with pytest.raises(BadAmount):
         parse_amount(text, "GBP", 2)
+
+
+@pytest.mark.parametrize("text", ["5€", "$3", "5 EUR", "€5", "5 USD"])
+def test_another_currency_is_refused_not_read_as_the_bills(text):
+    with pytest.raises(BadAmount, match="expected an amount in GBP"):
+        parse_amount(text, "GBP", 2)
+    assert parse_amount(text, "EUR" if ("€" in text or "EUR" in text) else "USD", 2) in (500, 300)
 
 
 def test_currency_without_minor_units():

@@ -54,7 +54,10 @@ def test_yes_in_a_sentence_confirms_nothing():
 
 def test_spaces_punctuation_and_case_are_tolerated_and_the_body_is_kept():
     parsed = parse_sms(CATALOGUE, "  follow:   @Sam_K  ")
-    assert parsed.command == "follow" and parsed.args == ["@Sam_K"]
+    assert parsed.command == "follow" and parsed.args == ["Sam_K"]
+    for text, args in (("OFF.", []), ("join!", []), ("FOLLOW bob.", ["bob"]), ("GIVE 5. water!", ["5", "water"]),
+                       ("CAUSE (water)", ["water"]), ("HELP 2.", ["2"]), ("GIVE 5,50 £", ["5,50", "£"])):
+        assert parse_sms(CATALOGUE, text).args == args, text
     post = parse_sms(CATALOGUE, "POST: Héllo  wörld 🌍 — «ça va»")
     assert post.command == "post" and post.rest == "Héllo  wörld 🌍 — «ça va»"
 

@@ -284,8 +284,32 @@ def test_give_refusals(world):
     assert world.reply(ALICE, "GIVE 5.555 water", NOON).startswith("Give £1.00 or more")
     assert world.reply(ALICE, "GIVE 5", NOON).startswith("Text GIVE, an amount and a cause code")
     assert world.reply(ALICE, "GIVE 5 nope", NOON) == "There is no cause nope. Text CAUSES for the list."
-    assert world.reply(CHLOE, "GIVE 5 water", NOON) == "Gifts go on a bill, and your line is on another network."
+    assert world.reply(CHLOE, "GIVE 5 water", NOON) == "Gifts go on a monthly bill, and this number has no line with us."
+    assert world.reply(ALICE, "GIVE 5€ water", NOON).startswith("Give £1.00 or more")  # not read as pounds
+    assert world.reply(ALICE, "GIVE $5 water", NOON).startswith("Give £1.00 or more")
     assert world.repo.pending_gives == {}
+
+
+@pytest.mark.parametrize("text", ["DON 5,50 £ water", "GIVE £ 5.50 water", "GIVE 5.50 GBP water", "GIVE water 5.50 £",
+                                  "GIVE 5.50. water!"])
+def test_give_reads_the_currency_and_punctuation_around_the_amount(world, text):
+    assert world.sms(ALICE, text, NOON).command == "give"
+    assert world.repo.get_pending_give(ALICE).amount_minor == 550
+    assert world.repo.get_pending_give(ALICE).cause == "water"
+
+
+def test_yes_charges_nothing_once_the_line_ended_or_the_cause_is_gone():
+    w = world_with()
+    members(w, (ALICE, "alice"), (BOB, "bob"))
+    w.sms(ALICE, "GIVE 5 water", NOON)
+    w.repo.save_subscriber(replace(w.repo.get_subscriber(ALICE), status="terminated"))
+    assert w.reply(ALICE, "YES", NOON) == "Gifts go on a monthly bill, and this number has no line with us."
+    assert w.reply(ALICE, "GIVE 5 water", NOON) == "Gifts go on a monthly bill, and this number has no line with us."
+    w.sms(BOB, "GIVE 5 climate", NOON)
+    w.ctx = replace(w.ctx, causes=w.ctx.causes.model_copy(
+        update={"causes": tuple(c for c in w.ctx.causes.causes if c.code != "climate")}))
+    assert w.reply(BOB, "YES", NOON) == "There is no cause climate. Text CAUSES for the list."
+    assert w.repo.gifts == [] and w.repo.pending_gives == {}
 
 
 def test_give_cap_config_is_exact():
