@@ -166,21 +166,31 @@ def _ussd_fit_problems(label: str, where: str, key: str, template: str, known: d
     return [ConfigProblem(label, where, reason)]
 
 
-def _sample_values(config, messages: MessagesFile) -> dict[str, dict[str, str]]:
+def _sample_values(config, messages: MessagesFile) -> list[dict[str, dict[str, str]]]:
+    """Values to fill the replies with, per language: one set per cause, and one with the longest
+    name and description. Not the longest alone: a shorter name with a letter outside the GSM
+    alphabet (û) makes the whole reply UCS-2, 70 characters an SMS instead of 160."""
     operator = config.engine.operator
     social: SocialFile = config.files.get(SOCIAL) or SocialFile()
     causes: CausesFile = config.files.get(CAUSES) or CausesFile()
-    samples = {}
-    for language, pack in messages.languages.items():
-        names = [c.name_in(language, messages.default_language) for c in causes.causes] or ["x" * 30]
-        descriptions = [c.description_in(language, messages.default_language) for c in causes.causes] or [""]
-        samples[language] = {
+
+    def sample(language: str, pack, name: str, description: str) -> dict[str, str]:
+        return {
             "program": operator.name, "short_code": operator.short_code, "help_url": operator.help_url,
             "care_number": operator.care_number, "rates": pack.rates_line,
-            "cause_name": max(names, key=len), "description": max(descriptions, key=len),
-            "text": "x" * social.post_max_chars,
+            "cause_name": name, "description": description, "text": "x" * social.post_max_chars,
         }
-    return samples
+
+    default = messages.default_language
+    longest = {}
+    for language, pack in messages.languages.items():
+        names = [c.name_in(language, default) for c in causes.causes] or ["x" * 30]
+        descriptions = [c.description_in(language, default) for c in causes.causes] or [""]
+        longest[language] = sample(language, pack, max(names, key=len), max(descriptions, key=len))
+    return [longest] + [
+        {language: sample(language, pack, cause.name_in(language, default), cause.description_in(language, default))
+         for language, pack in messages.languages.items()}
+        for cause in causes.causes]
 
 
 def check_social_config(config) -> list[ConfigProblem]:
@@ -191,7 +201,11 @@ def check_social_config(config) -> list[ConfigProblem]:
         ussd = config.files.get("ussd.toml")  # its [page] limits, when the engine has a USSD menu
         page = (ussd.page.gsm_characters, ussd.page.ucs2_characters) if ussd is not None else \
             (USSD_PAGE_GSM_SEPTETS, USSD_PAGE_UCS2_UNITS)
-        problems.extend(catalogue_problems(messages, config.label(MESSAGES), _sample_values(config, messages), page))
+        found: dict[str, ConfigProblem] = {}
+        for samples in _sample_values(config, messages):
+            for problem in catalogue_problems(messages, config.label(MESSAGES), samples, page):
+                found.setdefault(problem.key, problem)  # a reply too long for several causes: once
+        problems.extend(found.values())
     causes: CausesFile | None = config.files.get(CAUSES)
     if causes is not None and messages is not None and messages.languages:
         for index, cause in enumerate(causes.causes):

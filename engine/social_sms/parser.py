@@ -48,8 +48,10 @@ def parse_sms(catalogue: Catalogue, text: str) -> ParsedSms:
     if found is None:
         return ParsedSms(None, keyword, None, rest, trimmed)
     if found.command in SINGLE_WORD_COMMANDS and normalise_keyword(rest):
-        # "stop the war" is a sentence, not an opt-out.
-        return ParsedSms(None, keyword, found.language, rest, trimmed)
+        # "stop the war" is a sentence, not an opt-out; "STOP ALL" is STOPALL typed with a space.
+        joined = catalogue.keyword_table().get(keyword + normalise_keyword(rest))
+        if joined is None or joined.command != found.command:
+            return ParsedSms(None, keyword, found.language, rest, trimmed)
     return ParsedSms(found.command, keyword, found.language, rest, trimmed)
 
 

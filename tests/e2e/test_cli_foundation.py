@@ -50,6 +50,19 @@ def test_config_check_reports_three_mistakes_and_exits_2(tmp_path):
     assert result.stdout == ""
 
 
+def test_config_check_finds_a_reply_that_one_causes_accented_text_makes_two_sms(tmp_path):
+    """Not the longest description: a shorter one with a letter outside the GSM alphabet makes the
+    whole MACAUSE reply UCS-2, 70 characters an SMS."""
+    directory = copy_project_config(tmp_path)
+    replace_in(directory / "causes.toml", 'fr = "Puits et pompes pour les villages."',
+               'fr = "Goûters et repas gratuits pour tous les élèves."')
+    result = run_tpo("config", "check", "--config", "config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "config/messages.toml: languages.fr.replies.mycause: 80 characters at the longest (expected at most 70, one SMS)",
+        "1 problem(s) found; nothing was started."]
+
+
 def test_config_check_uses_tpo_config_variable(tmp_path):
     copy_project_config(tmp_path)
     (tmp_path / "config").rename(tmp_path / "ops-config")

@@ -47,6 +47,11 @@ def test_stop_words_in_a_sentence_are_not_opt_outs(text):
     assert parse_sms(CATALOGUE, text).command is None
 
 
+@pytest.mark.parametrize("text", ["STOP ALL", "stop all.", "Stop  All!"])
+def test_stopall_typed_with_a_space_is_an_opt_out(text):
+    assert parse_sms(CATALOGUE, text).command == "stop"
+
+
 def test_yes_in_a_sentence_confirms_nothing():
     assert parse_sms(CATALOGUE, "yes please").command is None
     assert parse_sms(CATALOGUE, "Yes!").command == "yes"
