@@ -16,8 +16,8 @@ can send them: when its last bind goes down, the parts it claimed and had not ye
 go back to the queue at once, for a node with a bind up. A node that dies holding parts would take
 them back only when started again under its name; so every node puts back the parts another node
 claimed more than `claim_lease_seconds` ago and never answered for (checked every tenth of the
-lease). A live node answers or requeues what it claimed within seconds (the response timeout,
-the throughput cap), far inside the lease, so no part is sent twice by two live nodes.
+lease). A live node renews, at each check, its claims on the parts it still holds (a batch waiting
+under a low throughput cap may take minutes), so no part is sent twice by two live nodes.
 """
 
 from __future__ import annotations
@@ -255,22 +255,27 @@ class MtDispatcher:
         """No bind of this node can send: what it claimed and has not sent goes back to the queue,
         for a node that can (kept in memory, the parts waited here for as long as the binds were down)."""
         ready = [part.id for part in self._ready]
-        self._ready.clear()
         try:
             with self.database.begin() as connection:
                 given_back = self.outbox.release_parts(connection, ready)
         except Exception:
-            # Still `sending` under this node: another node takes them back after the claim lease.
+            # Kept in memory, still claimed: sent when a bind comes back, as before.
             log.exception("outbox: could not put back %d part(s) after losing every bind", len(ready))
             return
+        self._ready.clear()
         log.warning("outbox: no bind can send; %d claimed part(s) put back in the queue", given_back)
 
     def release_stale_claims(self) -> int:
-        """Put back the parts another node claimed over `claim_lease_seconds` ago and never answered
-        for (it died): they are sent again, by whichever node claims them."""
-        claimed_before = self.utc_now() - timedelta(seconds=self.claim_lease_seconds)
+        """Renew this node's claims on the parts it holds (waiting their turn under the throughput
+        cap, or in flight), then put back the parts another node claimed over `claim_lease_seconds`
+        ago and never answered for or renewed (it died): they are sent again, by whichever node
+        claims them."""
+        now = self.utc_now()
+        claimed_before = now - timedelta(seconds=self.claim_lease_seconds)
+        held = [part.id for part in self._ready] + list(self._in_flight)
         try:
             with self.database.begin() as connection:
+                self.outbox.renew_claims(connection, self.node, held, now)
                 released = self.outbox.release_stale_claims(connection, self.node, claimed_before)
         except Exception:
             log.exception("outbox: could not look for parts left by a stopped node; will try again")

@@ -21,6 +21,7 @@ reaches another node, stays unmatched until the next pass.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Iterable, NamedTuple
 
@@ -335,6 +336,16 @@ class Outbox:
             .values(state="queued", claimed_by=None)
         ).rowcount
 
+    def renew_claims(self, connection: Connection, node: str, part_ids: list[int], now: datetime) -> None:
+        """This node still holds these parts: their claims start again from `now`, so no other node
+        takes them for a dead node's (`release_stale_claims`)."""
+        for start in range(0, len(part_ids), 500):
+            connection.execute(
+                update(mt_messages)
+                .where(mt_messages.c.id.in_(part_ids[start:start + 500]), mt_messages.c.claimed_by == node,
+                       _state_is("sending"))
+                .values(claimed_at=now))
+
     def release_stale_claims(self, connection: Connection, node: str, claimed_before: datetime) -> int:
         """Put back in the queue the parts other nodes claimed before `claimed_before` and never
         answered for: their node died, and would have released them only when it started again
@@ -349,16 +360,26 @@ class Outbox:
     def withdraw(self, connection: Connection, destination: str, reason: str, now: datetime) -> int:
         """Take back the posts and direct messages (`WITHDRAWABLE_CLASSES`) still queued for
         `destination`, held for quiet hours or waiting their turn: they end `withdrawn`, with
-        `reason`, and are never sent. A part a link has already taken (`sending`) is past recall.
-        Returns how many parts were withdrawn."""
-        result = connection.execute(
-            update(mt_messages)
+        `reason`, and are never sent. A part a node has already claimed (`sending`) is past recall,
+        and so is the rest of its long message: withdrawn, the parts left would reach the phone
+        as a message that never completes. Returns how many parts were withdrawn."""
+        waiting = connection.execute(
+            select(mt_messages.c.id, mt_messages.c.group_ref, mt_messages.c.created_at, mt_messages.c.parts_total)
             # The partial index's own condition, as literals: PostgreSQL's generic plan of a
             # prepared statement cannot use a partial index for a parameter's value.
             .where(mt_messages.c.destination_addr == destination, text(QUEUED_WITHDRAWABLE))
-            .values(state="withdrawn", error=reason, done_at=now)
-        )
-        return result.rowcount
+        ).all()
+        queued_parts = Counter((group, created) for _id, group, created, _total in waiting if group is not None)
+        whole = [part_id for part_id, group, created, total in waiting
+                 if group is None or queued_parts[group, created] == total]
+        withdrawn = 0
+        for start in range(0, len(whole), 500):
+            withdrawn += connection.execute(
+                update(mt_messages)
+                .where(mt_messages.c.id.in_(whole[start:start + 500]), _state_is("queued"))
+                .values(state="withdrawn", error=reason, done_at=now)
+            ).rowcount
+        return withdrawn
 
     # ------------------------------------------------------------------ receipts
 

@@ -196,8 +196,7 @@ def help_pages(ctx: SocialContext, language: str) -> list[str]:
     ("STOP/QUIT/END"), as list texts, each page sized so its reply fits one SMS: built from the
     catalogue, so a keyword added there is listed without editing any help text."""
     entries = ["/".join(ctx.catalogue.keywords_for(command, language)) for command in HELP_COMMANDS]
-    return _pages(entries, lambda listing: ctx.catalogue.render(language, "help_page", page=99, pages=99,
-                                                                list=listing, next=99))
+    return _pages(entries, ctx, language, "help_page", "help_last_page")
 
 
 def help_text(ctx: SocialContext, ports: Ports, msisdn: str, language: str | None = None, page: int = 1) -> Outcome:
@@ -233,8 +232,13 @@ def set_language(ctx: SocialContext, ports: Ports, msisdn: str, choice: str) -> 
 # --- causes ------------------------------------------------------------------------------------
 
 
-def _pages(entries: list[str], render: Callable[[str], str]) -> list[str]:
-    """`entries` joined into list texts, each as many as fit one SMS once rendered."""
+def _pages(entries: list[str], ctx: SocialContext, language: str, page_key: str, last_page_key: str) -> list[str]:
+    """`entries` joined into list texts, each as many as fit one SMS once rendered, whichever of
+    the two replies (a page with "more", the last page) it ends up in."""
+    def render(listing: str) -> str:
+        return max((ctx.catalogue.render(language, page_key, page=99, pages=99, list=listing, next=99),
+                    ctx.catalogue.render(language, last_page_key, page=99, pages=99, list=listing)), key=len)
+
     pages: list[str] = []
     while entries:
         listing, count = _pack_list(render, entries)
@@ -247,8 +251,7 @@ def _pages(entries: list[str], render: Callable[[str], str]) -> list[str]:
 def cause_pages(ctx: SocialContext, language: str) -> list[str]:
     """The causes as list texts, each page sized so its reply fits one SMS."""
     entries = [f"{cause.code}={_cause_name(ctx, cause, language)}" for cause in ctx.causes.causes]
-    return _pages(entries, lambda listing: ctx.catalogue.render(language, "causes_page", page=99, pages=99,
-                                                                list=listing, next=99))
+    return _pages(entries, ctx, language, "causes_page", "causes_last_page")
 
 
 def list_causes(ctx: SocialContext, ports: Ports, msisdn: str, page: int = 1) -> Outcome:

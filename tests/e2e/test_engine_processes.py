@@ -15,6 +15,8 @@ ANN = "+447400100001"
 
 def engine_config(tmp_path, smpp_port: int):
     directory = copy_project_config(tmp_path)
+    # The line-active notice waits for the end of quiet hours: off, so the test passes at any hour.
+    replace_in(directory / "social.toml", "[quiet_hours]\nenabled = true", "[quiet_hours]\nenabled = false")
     engine_toml = directory / "engine.toml"
     replace_in(engine_toml, "port = 2775", f"port = {smpp_port}\nreconnect_min_seconds = 0.1\nreconnect_max_seconds = 0.5")
     replace_in(engine_toml, "port = 9467", "port = 0")

@@ -120,7 +120,7 @@ def test_withdraw_takes_back_only_the_queued_parts_of_those_classes_for_that_num
     ]
     assert being_sent.destination == bob
     if database.dialect.name == "sqlite":
-        [(sql, parameters)] = statements
+        sql, parameters = statements[0]  # the search; the update is by primary key
         with database.connect() as connection:
             cursor = connection.connection.driver_connection.cursor()
             plan = " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, parameters))
@@ -141,6 +141,21 @@ def test_the_send_paths_statements_name_the_state_in_their_sql_not_as_a_bound_va
             sql = statement.compiled(connection).sql
             assert "state = '" in sql, (name, sql)
             assert not re.search(r"state = (\?|%s)", sql), (name, sql)
+
+
+def test_withdraw_leaves_a_long_message_whole_once_a_part_of_it_has_gone(database):
+    outbox = Outbox("767")
+    bob = "+447400000002"
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(bob, "y" * 400, "fanout")], NOW)  # three parts
+        outbox.enqueue(connection, [OutgoingMessage(bob, "z" * 200, "fanout")], NOW)  # two parts, none sent
+        [first] = outbox.claim(connection, "node-1", 1, NOW)  # a claim batch ended after part 1
+        assert outbox.withdraw(connection, bob, "withdrawn: STOP", NOW) == 2
+        rows = connection.execute(select(mt_messages.c.text, mt_messages.c.part_number, mt_messages.c.state)
+                                  .order_by(mt_messages.c.id)).all()
+    assert [(text[0], part, state) for text, part, state in rows] == [
+        ("y", 1, "sending"), ("y", 2, "queued"), ("y", 3, "queued"), ("z", 1, "withdrawn"), ("z", 2, "withdrawn")]
+    assert first.part_number == 1
 
 
 def test_answers_receipts_retries_and_release(database):
@@ -525,4 +540,75 @@ def test_a_node_that_loses_its_last_bind_puts_back_at_once_what_it_had_not_sent(
     assert {claims[ref] for ref in in_flight} == {("queued", None, 1)}  # tried once: a retry
     assert sorted(claims[ref] for ref in claims if ref not in in_flight) == [("queued", None, 0)] * 5  # never tried
     assert dispatcher.in_flight == 0
+    dispatcher.stop()
+
+
+class _SlowLink(_SendingLink):
+    """A link whose throughput cap lets one part out at a time: the rest wait in the node's batch."""
+
+    def free_window(self):
+        return 1 if len(self.submitted) < 1 + len(self.answered) else 0
+
+    def __init__(self):
+        super().__init__()
+        self.answered = []
+
+
+def test_a_live_node_keeps_its_claims_however_long_its_batch_waits(database):
+    """Two nodes: node-1 claimed 5 parts and sends one at a time; node-2's lease check never takes
+    the ones still waiting, because node-1 renews its claims at each of its own checks."""
+    from twisted.internet.task import Clock
+
+    from engine.smpp.dispatcher import MtDispatcher
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(5)], NOW)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    slow, other = _SlowLink(), _SendingLink()
+    first = MtDispatcher(clock, database, outbox, "node-1", claim_lease_seconds=600)
+    first.add_link(slow)
+    first.start()
+    second = MtDispatcher(clock, database, outbox, "node-2", claim_lease_seconds=600)
+    second.add_link(other)
+    second.start()
+    assert len(slow.submitted) == 1 and first.in_flight == 5
+    for minute in range(1, 50):  # one answer every ten minutes: the last part waits 40 minutes
+        clock.advance(60)
+        if minute % 10 == 0:
+            ref, _params = slow.submitted[-1]
+            slow.answered.append(ref)
+            first.submit_accepted(slow, ref, f"M{ref}")
+    assert len(slow.submitted) == 5 and other.submitted == []
+    first.stop()
+    second.stop()
+
+
+def test_a_node_that_cannot_put_back_its_parts_keeps_them_and_sends_them_when_a_bind_returns(database, caplog):
+    from twisted.internet.task import Clock
+
+    from engine.smpp.dispatcher import MtDispatcher
+    from tests.support.databases import FailingBegins
+
+    outbox = Outbox("767")
+    with database.begin() as connection:
+        outbox.enqueue(connection, [OutgoingMessage(f"+4474000000{i:02d}", f"m{i}") for i in range(15)], NOW)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    flaky = FailingBegins(database)
+    dispatcher = MtDispatcher(clock, flaky, outbox, "node-1")
+    link = _SendingLink()
+    dispatcher.add_link(link)
+    dispatcher.start()
+    in_flight = tuple(ref for ref, _params in link.submitted)
+    link.is_bound = False
+    flaky.failures = 1
+    dispatcher.link_lost(link, in_flight, "connection lost")
+    assert "could not put back 5 part(s)" in caplog.text and dispatcher.in_flight == 5
+    link.submitted.clear()
+    link.is_bound = True
+    dispatcher.link_bound(link)
+    clock.advance(0.01)
+    assert len(link.submitted) == 5  # the five it kept, sent now
     dispatcher.stop()
