@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import Engine
-from twisted.internet import defer, task
+from twisted.internet import defer, task, threads
 
 from engine.config.loader import Config
 from engine.service.metrics import EngineMetrics
@@ -122,8 +122,9 @@ class EngineService:
         self._folder_loop.clock = reactor
         self.jobs = self._standard_jobs() + parts.extra_jobs
         self.gauges = [self.refresh_gauges, *parts.gauges]
-        self._gauge_loop = task.LoopingCall(self._refresh_all_gauges)
+        self._gauge_loop = task.LoopingCall(self._refresh_gauges_off_the_reactor)
         self._gauge_loop.clock = reactor
+        self._gauge_refresh: defer.Deferred | None = None
         self.scheduler = None
         self.http_port = None
         self.running = False
@@ -146,6 +147,15 @@ class EngineService:
         with self.database.connect() as connection:
             for state, count in self.outbox.depth(connection, self.utc_now()).items():
                 self.metrics.outbox_depth.labels(state=state).set(count)
+
+    def _refresh_gauges_off_the_reactor(self) -> defer.Deferred:
+        """The gauges' counts run in a thread of the reactor's pool, on connections of their own.
+        The outbox depth counts every part submitted in the last 48 hours: 65-75 ms at 130,000, and
+        on the reactor thread that stalled every MO and answer each 5 s, longer as traffic grows
+        (benchmarks/RESULTS.md, stop 16). The loop waits for one refresh before the next."""
+        self._gauge_refresh = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                                        self._refresh_all_gauges)
+        return self._gauge_refresh
 
     def _refresh_all_gauges(self) -> None:
         for refresh in self.gauges:
@@ -198,6 +208,8 @@ class EngineService:
         self.worker.stop()
         if self._gauge_loop.running:
             self._gauge_loop.stop()
+        if self._gauge_refresh is not None and not self._gauge_refresh.called:
+            yield self._gauge_refresh  # its counts finish before the database is let go
         if self._folder_loop.running:
             self._folder_loop.stop()
         if self.scheduler is not None:
