@@ -174,7 +174,7 @@ def _sample_values(config, messages: MessagesFile) -> list[dict[str, dict[str, s
     social: SocialFile = config.files.get(SOCIAL) or SocialFile()
     causes: CausesFile = config.files.get(CAUSES) or CausesFile()
 
-    def sample(language: str, pack, name: str, description: str) -> dict[str, str]:
+    def sample(pack, name: str, description: str) -> dict[str, str]:
         return {
             "program": operator.name, "short_code": operator.short_code, "help_url": operator.help_url,
             "care_number": operator.care_number, "rates": pack.rates_line,
@@ -186,9 +186,9 @@ def _sample_values(config, messages: MessagesFile) -> list[dict[str, dict[str, s
     for language, pack in messages.languages.items():
         names = [c.name_in(language, default) for c in causes.causes] or ["x" * 30]
         descriptions = [c.description_in(language, default) for c in causes.causes] or [""]
-        longest[language] = sample(language, pack, max(names, key=len), max(descriptions, key=len))
+        longest[language] = sample(pack, max(names, key=len), max(descriptions, key=len))
     return [longest] + [
-        {language: sample(language, pack, cause.name_in(language, default), cause.description_in(language, default))
+        {language: sample(pack, cause.name_in(language, default), cause.description_in(language, default))
          for language, pack in messages.languages.items()}
         for cause in causes.causes]
 
