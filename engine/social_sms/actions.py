@@ -87,11 +87,12 @@ def deliverable(ctx: SocialContext, subscriber: Subscriber, message_class: str, 
     """May a message of this class reach this subscriber? Replies always may (they asked).
 
     After STOP only notices on an essential topic (a bill) still go; notifications OFF stops
-    fan-out and direct messages but not notices. Other subsystems (the bill run) ask this too.
+    fan-out and direct messages but not notices. A line that has ended (terminated) is treated as
+    STOP: its number may be someone else's by now. Other subsystems (the bill run) ask this too.
     """
     if message_class == "reply":
         return True
-    if subscriber.opted_out:
+    if subscriber.opted_out or subscriber.status == "terminated":
         return message_class == "notice" and topic in ctx.social.opt_out.essential_topics
     if message_class in ("fanout", "dm"):
         return subscriber.notifications_on
@@ -652,6 +653,8 @@ def direct_message(ctx: SocialContext, ports: Ports, msisdn: str, handle_text: s
     recipient = repo.find_by_handle(handle) if HANDLE.match(handle) else None
     if recipient is None:
         return reply(lang, "unknown_handle", handle=handle[:15])
+    if recipient.msisdn == msisdn:
+        return reply(lang, "dm_self")
     if len(text) > ctx.social.post_max_chars:
         return reply(lang, "post_too_long", length=len(text), max=ctx.social.post_max_chars)
     if not deliverable(ctx, recipient, "dm"):

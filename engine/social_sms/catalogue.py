@@ -93,6 +93,7 @@ REPLIES: dict[str, frozenset[str]] = {
         "post_limit": {"limit"},
         "dm_sent": {"handle"},
         "dm_usage": set(),
+        "dm_self": set(),
         "dm_unavailable": {"handle"},
         "dm_limit": {"limit"},
         "give_confirm": {"amount", "cause_name", "minutes"},

@@ -97,7 +97,8 @@ class MemoryRepository:
         for msisdn in list(self.followers_of.get(followee, {})):
             follow = self.follows[(msisdn, followee)]
             subscriber = self.subscribers.get(msisdn)
-            if subscriber and follow.notify and subscriber.notifications_on and not subscriber.opted_out:
+            if (subscriber and follow.notify and subscriber.notifications_on and not subscriber.opted_out
+                    and subscriber.status != "terminated"):
                 yield Recipient(msisdn, subscriber.language, subscriber.time_zone)
 
     # Posts

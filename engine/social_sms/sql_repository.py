@@ -237,7 +237,8 @@ _DELETE_FOLLOW = {by_cause: Prepared(delete(follows).where(follows.c.follower_id
 _NOTIFIED = {by_cause: (
     select(_s.msisdn, _s.language, func.coalesce(_s.time_zone, bindparam("zone")))
     .select_from(follows.join(subscribers, _s.id == follows.c.follower_id))
-    .where(_followee_is(by_cause), follows.c.notify.is_(True), _s.notifications_on.is_(True), _s.opted_out.is_(False)))
+    .where(_followee_is(by_cause), follows.c.notify.is_(True), _s.notifications_on.is_(True), _s.opted_out.is_(False),
+           _s.status != "terminated"))  # as `actions.deliverable` says
     for by_cause in (False, True)}
 # A chunk and one more, to tell an audience that fits one chunk from one that must be streamed.
 _NOTIFIED_FIRST_CHUNK = {by_cause: Prepared(statement.limit(bindparam("limit", type_=Integer)))

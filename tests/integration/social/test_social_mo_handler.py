@@ -231,6 +231,20 @@ def test_stop_and_off_withdraw_what_waits_for_the_number_and_the_rest_goes_out_i
     assert [texts[part_id] for part_id in claimed if part_id in texts] == ["@ann: First late news", "@ann: Second late news"]
 
 
+def test_a_post_skips_followers_whose_line_ended(phones):
+    from sqlalchemy import update
+
+    for number, name in ((ANN, "ann"), (BOB, "bob"), (DAN, "dan")):
+        phones.text(number, f"JOIN {name}")
+    phones.text(BOB, "FOLLOW ann")
+    phones.text(DAN, "FOLLOW ann")
+    with phones.database.begin() as connection:
+        connection.execute(update(subscribers).where(subscribers.c.msisdn == BOB).values(status="terminated"))
+    before = phones.last_mt_id()
+    assert phones.text(ANN, "POST After the end") == ["Posted. Followers reached: 1."]
+    assert [to for to, *_ in phones.mts("fanout", before)] == [DAN]
+
+
 def test_unknown_sender_and_unparsable_numbers_change_nothing(phones):
     assert phones.text(ZOE, "FOLLOW ann") == ["You are not a member of People's Mobile yet. Text JOIN to sign up, or HELP."]
     assert phones.row(subscribers) == []

@@ -76,6 +76,21 @@ def test_off_withdraws_what_waits_but_off_for_one_follow_only_stops_what_comes_n
     assert world.outbox.to(BOB) == []  # ON brings nothing back: it was withdrawn, not paused
 
 
+def test_a_line_that_ended_gets_no_posts_or_messages_but_its_essential_notices(world):
+    world.repo.save_subscriber(replace(world.repo.get_subscriber(BOB), status="terminated"))
+    assert world.reply(ALICE, "POST after the end", NOON) == "Posted. Followers reached: 1."
+    assert fanned_to(world) == [CHLOE]
+    assert world.reply(ALICE, "D bob hi", NOON) == "@bob is not taking messages now."
+    ended = world.repo.get_subscriber(BOB)
+    assert actions.deliverable(world.ctx, ended, "notice", "bill") and not actions.deliverable(world.ctx, ended, "notice")
+
+
+def test_a_direct_message_to_oneself_is_refused_and_not_counted(world):
+    assert world.reply(ALICE, "D alice note to self", NOON) == \
+        "That is you. Text D, a name and your message to write to someone else."
+    assert world.repo.count_actions(ALICE, "dm", NOON - timedelta(days=1)) == 0
+
+
 def test_stop_is_one_confirmation_and_clears_a_pending_gift(world):
     world.sms(ALICE, "GIVE 5 water", NOON)
     result = world.sms(ALICE, "stopall", NOON)
