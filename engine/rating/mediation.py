@@ -58,6 +58,7 @@ from engine.rating.store import (
     suspense_page,
 )
 from engine.rating.tariffs import Tariff, tariff_from_config
+from engine.store.chunks import chunks
 from engine.store.schema import usage_suspense
 
 log = logging.getLogger(__name__)
@@ -404,8 +405,8 @@ def rerun_suspense(database: Engine, tariff: Tariff, now: datetime | None = None
             suspended = session.rate_batch(batch)
             failed = {record[1]: reason for record, reason in suspended}
             rated_ids = [record[1] for record in batch if record[1] not in failed]
-            for start in range(0, len(rated_ids), 5_000):
-                connection.execute(delete(usage_suspense).where(usage_suspense.c.record_id.in_(rated_ids[start : start + 5_000])))
+            for chunk in chunks(rated_ids, 5_000):
+                connection.execute(delete(usage_suspense).where(usage_suspense.c.record_id.in_(chunk)))
             if failed:
                 from sqlalchemy import bindparam
 

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.rating.money import minor_units_from_micros
 from engine.rating.rater import ROW_PERIOD, ROW_WIDTH
+from engine.store.chunks import chunks
 from engine.store.prepared import Prepared
 from engine.store.schema import closed_periods, subscribers, usage_records, usage_suspense, usage_totals
 
@@ -47,11 +48,6 @@ USAGE_ROW_COLUMNS = RECORD_COLUMNS + RATED_COLUMNS + ("bill_period", "note")
 ROWS_PER_STATEMENT = 500  # rated rows per INSERT on SQLite (fewer if the driver allows fewer parameters)
 _IN_CHUNK = 5_000  # ids or msisdns per IN list: well under every backend's parameter limit
 _RANGE_PROBE = 1_000  # stored ids fetched by range before UsageWriter.known_ids looks up each id
-
-
-def _chunks(values: Sequence, size: int = _IN_CHUNK):
-    for index in range(0, len(values), size):
-        yield values[index : index + size]
 
 
 def is_postgresql(connection: Connection) -> bool:
@@ -172,7 +168,7 @@ def plans_of(connection: Connection, msisdns: Iterable[str]) -> dict[str, str]:
     """msisdn -> plan code for the given numbers that are subscribers with a plan."""
     found: dict[str, str] = {}
     numbers = list(msisdns)
-    for chunk in _chunks(numbers):
+    for chunk in chunks(numbers, _IN_CHUNK):
         rows = connection.execute(
             select(subscribers.c.msisdn, subscribers.c.plan_code).where(
                 subscribers.c.msisdn.in_(chunk), subscribers.c.plan_code.is_not(None)
@@ -186,7 +182,7 @@ def included_totals(connection: Connection, msisdns: Iterable[str], period: str)
     """(msisdn, period, service, bundle units used) of stored records: the allowance counters' seed."""
     rows: list[tuple[str, str, str, int]] = []
     numbers = list(msisdns)
-    for chunk in _chunks(numbers):
+    for chunk in chunks(numbers, _IN_CHUNK):
         result = connection.execute(
             select(usage_totals.c.msisdn, usage_totals.c.period, usage_totals.c.service, func.sum(usage_totals.c.included))
             .where(usage_totals.c.msisdn.in_(chunk), usage_totals.c.period == period)
@@ -230,7 +226,7 @@ def add_totals(connection: Connection, deltas: dict[tuple[str, str, str, str], l
         dict(zip(("msisdn", "period", "bill_period", "service") + TOTAL_FIELDS, key + tuple(values)))
         for key, values in deltas.items()
     ]
-    for chunk in _chunks(rows, 2_000):
+    for chunk in chunks(rows, 2_000):
         connection.execute(statement, chunk)
 
 

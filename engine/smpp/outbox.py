@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Integer, bindparam, case, func, literal_colum
 from engine.smpp.receipts import message_id_variants
 from engine.smpp.encoding import encode_text
 from engine.smpp.segmentation import Part, SegmentedMessage, split_message
+from engine.store.chunks import chunks
 from engine.store.prepared import Prepared
 from engine.store.schema import QUEUED_WITHDRAWABLE, delivery_receipts, mt_messages
 
@@ -40,6 +41,7 @@ MESSAGE_CLASSES = ("reply", "fanout", "dm", "notice", "ussd")
 # an id from before a restart re-sent the part). It stays in the table, unapplied, for audit, but is
 # no longer matched again on every pass and every arriving receipt.
 RECEIPT_MATCH_HORIZON = timedelta(hours=1)
+_IDS_PER_STATEMENT = 500  # part ids or message ids in one IN list
 
 
 class OutgoingMessage(NamedTuple):
@@ -141,6 +143,13 @@ def _state_is(*states: str):
     names the state) against each value bound, preparing the statement again at every execution:
     a claim and the record of its answers took 355 µs instead of 207 (benchmarks/RESULTS.md, stop 16)."""
     return or_(*(mt_messages.c.state == literal_column(f"'{state}'") for state in states))
+
+
+def _unclaim(connection: Connection, *which) -> int:
+    """The claimed (`sending`) parts that match `which` back in the queue, unclaimed, their attempts
+    as they were; returns how many."""
+    return connection.execute(
+        update(mt_messages).where(_state_is("sending"), *which).values(state="queued", claimed_by=None)).rowcount
 
 
 def _claim(for_update: bool) -> Prepared:
@@ -318,44 +327,27 @@ class Outbox:
 
     def release_claims(self, connection: Connection, node: str) -> int:
         """Put this node's in-flight parts back in the queue (start-up, lost bind, shutdown)."""
-        result = connection.execute(
-            update(mt_messages)
-            .where(_state_is("sending"), mt_messages.c.claimed_by == node)
-            .values(state="queued", claimed_by=None)
-        )
-        return result.rowcount
+        return _unclaim(connection, mt_messages.c.claimed_by == node)
 
     def release_parts(self, connection: Connection, part_ids: list[int]) -> int:
-        """Put these claimed parts back in the queue as they were, not counted as an attempt: this
-        node took them and can no longer send them (its last bind went down)."""
-        if not part_ids:
-            return 0
-        return connection.execute(
-            update(mt_messages)
-            .where(mt_messages.c.id.in_(part_ids), _state_is("sending"))
-            .values(state="queued", claimed_by=None)
-        ).rowcount
+        """Put these claimed parts back in the queue as they were: this node took them and can no
+        longer send them (its last bind went down)."""
+        return sum(_unclaim(connection, mt_messages.c.id.in_(chunk)) for chunk in chunks(part_ids, _IDS_PER_STATEMENT))
 
     def renew_claims(self, connection: Connection, node: str, part_ids: list[int], now: datetime) -> None:
         """This node still holds these parts: their claims start again from `now`, so no other node
         takes them for a dead node's (`release_stale_claims`)."""
-        for start in range(0, len(part_ids), 500):
+        for chunk in chunks(part_ids, _IDS_PER_STATEMENT):
             connection.execute(
                 update(mt_messages)
-                .where(mt_messages.c.id.in_(part_ids[start:start + 500]), mt_messages.c.claimed_by == node,
-                       _state_is("sending"))
+                .where(mt_messages.c.id.in_(chunk), mt_messages.c.claimed_by == node, _state_is("sending"))
                 .values(claimed_at=now))
 
     def release_stale_claims(self, connection: Connection, node: str, claimed_before: datetime) -> int:
         """Put back in the queue the parts other nodes claimed before `claimed_before` and never
         answered for: their node died, and would have released them only when it started again
         under the same name. This node's own claims are its dispatcher's to settle."""
-        return connection.execute(
-            update(mt_messages)
-            .where(_state_is("sending"), mt_messages.c.claimed_at < claimed_before,
-                   mt_messages.c.claimed_by != node)
-            .values(state="queued", claimed_by=None)
-        ).rowcount
+        return _unclaim(connection, mt_messages.c.claimed_at < claimed_before, mt_messages.c.claimed_by != node)
 
     def withdraw(self, connection: Connection, destination: str, reason: str, now: datetime) -> int:
         """Take back the posts and direct messages (`WITHDRAWABLE_CLASSES`) still queued for
@@ -372,14 +364,10 @@ class Outbox:
         queued_parts = Counter((group, created) for _id, group, created, _total in waiting if group is not None)
         whole = [part_id for part_id, group, created, total in waiting
                  if group is None or queued_parts[group, created] == total]
-        withdrawn = 0
-        for start in range(0, len(whole), 500):
-            withdrawn += connection.execute(
-                update(mt_messages)
-                .where(mt_messages.c.id.in_(whole[start:start + 500]), _state_is("queued"))
-                .values(state="withdrawn", error=reason, done_at=now)
-            ).rowcount
-        return withdrawn
+        return sum(connection.execute(update(mt_messages)
+                                      .where(mt_messages.c.id.in_(chunk), _state_is("queued"))
+                                      .values(state="withdrawn", error=reason, done_at=now)).rowcount
+                   for chunk in chunks(whole, _IDS_PER_STATEMENT))
 
     # ------------------------------------------------------------------ receipts
 
@@ -409,9 +397,8 @@ class Outbox:
                     for receipt_id, message_id, final_state, _error, _done_at in pending if final_state is not None}
         wanted = sorted({variant for spellings in variants.values() for variant in spellings})
         parts: dict[str, list[int]] = {}
-        for start in range(0, len(wanted), 500):
-            for part_id, message_id, state in _PARTS_BY_MESSAGE_ID.rows(connection,
-                                                                        {"message_ids": wanted[start:start + 500]}):
+        for chunk in chunks(wanted, _IDS_PER_STATEMENT):
+            for part_id, message_id, state in _PARTS_BY_MESSAGE_ID.rows(connection, {"message_ids": chunk}):
                 if state == "submitted":
                     parts.setdefault(message_id, []).append(part_id)
         finished = 0
