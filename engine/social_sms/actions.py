@@ -206,12 +206,7 @@ def help_text(ctx: SocialContext, ports: Ports, msisdn: str, language: str | Non
     subscriber = ports.repo.get_subscriber(msisdn)
     lang = language_of(ctx, subscriber, language)
     if page > 1:
-        pages = help_pages(ctx, lang)
-        page = min(page, len(pages) + 1)
-        listing = pages[page - 2]
-        if page <= len(pages):
-            return reply(lang, "help_page", page=page, pages=len(pages) + 1, list=listing, next=page + 1)
-        return reply(lang, "help_last_page", page=page, pages=len(pages) + 1, list=listing)
+        return _page_reply(lang, help_pages(ctx, lang), page, "help_page", "help_last_page", before=1)
     return reply(
         lang, "help", program=_program(ctx), help_url=ctx.operator.help_url, care_number=ctx.operator.care_number,
         rates=ctx.catalogue.pack(lang).rates_line, short_code=ctx.operator.short_code,
@@ -249,6 +244,18 @@ def _pages(entries: list[str], ctx: SocialContext, language: str, page_key: str,
     return pages
 
 
+def _page_reply(lang: str, listings: list[str], page: int, page_key: str, last_page_key: str,
+                before: int = 0) -> Outcome:
+    """Page `page` of a paged reply whose `listings` come after `before` pages that list nothing
+    (HELP's first), numbered on from them; a page past the last is the last."""
+    total = before + len(listings)
+    page = min(max(page, before + 1), total)
+    values = {"page": page, "pages": total, "list": listings[page - before - 1]}
+    if page < total:
+        return reply(lang, page_key, next=page + 1, **values)
+    return reply(lang, last_page_key, **values)
+
+
 def cause_pages(ctx: SocialContext, language: str) -> list[str]:
     """The causes as list texts, each page sized so its reply fits one SMS."""
     entries = [f"{cause.code}={_cause_name(ctx, cause, language)}" for cause in ctx.causes.causes]
@@ -260,10 +267,7 @@ def list_causes(ctx: SocialContext, ports: Ports, msisdn: str, page: int = 1) ->
     pages = cause_pages(ctx, lang)
     if not pages:
         return reply(lang, "causes_none")
-    page = min(max(page, 1), len(pages))
-    if page < len(pages):
-        return reply(lang, "causes_page", page=page, pages=len(pages), list=pages[page - 1], next=page + 1)
-    return reply(lang, "causes_last_page", page=page, pages=len(pages), list=pages[page - 1])
+    return _page_reply(lang, pages, page, "causes_page", "causes_last_page")
 
 
 def choose_cause(ctx: SocialContext, ports: Ports, msisdn: str, code: str, now: datetime) -> Outcome:
